@@ -1,0 +1,32 @@
+# The two set-up commands: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned, so the CPU build on local disk is used instead of a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/vaekit train --out runs/demo
+	@echo "pictures and metrics are in runs/demo"
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check vaekit tests benchmarks
+	$(PY) -m pytest -x -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check vaekit tests benchmarks
+	$(VENV)/bin/ruff format --check vaekit tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

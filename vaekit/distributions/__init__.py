@@ -1,0 +1,33 @@
+"""Posteriors, priors, likelihoods and the KL between posterior and prior."""
+
+from vaekit.distributions.kl import KLTerms, kl_terms
+from vaekit.distributions.likelihoods import (
+    BernoulliLikelihood,
+    CategoricalImage,
+    CategoricalLikelihood,
+    DiscretizedLogistic,
+    DiscretizedLogisticLikelihood,
+    GaussianLikelihood,
+    Likelihood,
+)
+from vaekit.distributions.posterior import DeterministicPosterior, DiagonalGaussianPosterior, diagonal_gaussian
+from vaekit.distributions.priors import MixtureOfGaussiansPrior, Prior, StandardNormalPrior, VampPrior
+
+__all__ = [
+    "BernoulliLikelihood",
+    "CategoricalImage",
+    "CategoricalLikelihood",
+    "DeterministicPosterior",
+    "DiagonalGaussianPosterior",
+    "DiscretizedLogistic",
+    "DiscretizedLogisticLikelihood",
+    "GaussianLikelihood",
+    "KLTerms",
+    "Likelihood",
+    "MixtureOfGaussiansPrior",
+    "Prior",
+    "StandardNormalPrior",
+    "VampPrior",
+    "diagonal_gaussian",
+    "kl_terms",
+]

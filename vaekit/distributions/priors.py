@@ -1,0 +1,128 @@
+"""Priors p(z): standard normal, a learned mixture of Gaussians, and the VampPrior."""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
+
+from vaekit.registry import Part, register
+
+
+class Prior(Part):
+    """A prior over ``latent_dim`` latents: ``forward()`` gives the distribution."""
+
+    latent_dim: int
+
+    def forward(self) -> Distribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        """n draws, with the spread scaled by ``temperature`` (1 = the prior itself)."""
+        raise NotImplementedError
+
+    def attach(self, model: Any) -> None:
+        """Called by the model that owns this prior (priors that need the encoder use it)."""
+
+
+@register("prior", "normal")
+class StandardNormalPrior(Prior):
+    """N(0, I): the KL against a Gaussian posterior has a closed form."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.register_buffer("loc", torch.zeros(self.latent_dim))
+        self.register_buffer("scale", torch.ones(self.latent_dim))
+
+    def forward(self) -> Distribution:
+        return Independent(Normal(self.loc, self.scale, validate_args=False), 1, validate_args=False)
+
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        return temperature * torch.randn(n, self.latent_dim, device=self.loc.device)
+
+
+def _mixture(logits: Tensor, means: Tensor, log_stds: Tensor) -> MixtureSameFamily:
+    components = Independent(Normal(means, log_stds.exp(), validate_args=False), 1, validate_args=False)
+    return MixtureSameFamily(Categorical(logits=logits, validate_args=False), components, validate_args=False)
+
+
+def _sample_mixture(logits: Tensor, means: Tensor, log_stds: Tensor, n: int, temperature: float) -> Tensor:
+    k = torch.multinomial(torch.softmax(logits, -1), n, replacement=True)  # (n,)
+    eps = torch.randn(n, means.shape[-1], device=means.device)
+    return means[k] + temperature * log_stds.exp()[k] * eps
+
+
+@register("prior", "mixture")
+class MixtureOfGaussiansPrior(Prior):
+    """A learned mixture of ``components`` diagonal Gaussians (KL by Monte Carlo).
+
+    Args:
+        latent_dim: number of latent dimensions.
+        components: number of mixture components.
+        spread: standard deviation of the initial component means.
+    """
+
+    def __init__(self, latent_dim: int, components: int = 10, spread: float = 1.0):
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.logits = nn.Parameter(torch.zeros(int(components)))
+        self.means = nn.Parameter(float(spread) * torch.randn(int(components), self.latent_dim))
+        self.log_stds = nn.Parameter(torch.zeros(int(components), self.latent_dim))
+
+    def forward(self) -> Distribution:
+        return _mixture(self.logits, self.means, self.log_stds)
+
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        with torch.no_grad():
+            return _sample_mixture(self.logits, self.means, self.log_stds, n, temperature)
+
+
+@register("prior", "vamp")
+class VampPrior(Prior):
+    """VampPrior (Tomczak & Welling 2018): p(z) = mean_k q(z | u_k) over learned pseudo-inputs u_k.
+
+    Args:
+        latent_dim: number of latent dimensions.
+        input_shape: shape of one input example (the pseudo-inputs have it).
+        components: number of pseudo-inputs.
+    """
+
+    def __init__(self, latent_dim: int, input_shape: Sequence[int], components: int = 50):
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        # Start near the middle of [0, 1] data, where real inputs lie.
+        self.pseudo_inputs = nn.Parameter(0.5 + 0.05 * torch.randn(int(components), *self.input_shape))
+        self._model: Any = None
+
+    def attach(self, model: Any) -> None:
+        if getattr(model, "conditioner", None) is not None:
+            raise ValueError("the VampPrior cannot be used with a conditional model (its q(z|x) needs a label)")
+        self._model = weakref.ref(model)
+
+    def _components(self) -> tuple[Tensor, Tensor]:
+        if self._model is None or self._model() is None:
+            raise RuntimeError("VampPrior is not attached to a model; build it through VAE(...)")
+        q = self._model().encode(self.pseudo_inputs, check=False)
+        return q.base_dist.loc, q.base_dist.scale.log()
+
+    def forward(self) -> Distribution:
+        means, log_stds = self._components()
+        logits = torch.zeros(means.shape[0], device=means.device)
+        return _mixture(logits, means, log_stds)
+
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        with torch.no_grad():
+            means, log_stds = self._components()
+            return _sample_mixture(torch.zeros(means.shape[0], device=means.device), means, log_stds, n, temperature)
+
+
+def log_normal_standard(z: Tensor) -> Tensor:
+    """log N(z; 0, I) summed over the last dimension."""
+    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)

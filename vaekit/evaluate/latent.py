@@ -1,0 +1,87 @@
+"""Diagnostics of the latent space: KL per dimension, active units, mutual information."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.distributions.kl import kl_terms
+from vaekit.objectives.elbo import elbo
+
+
+@torch.no_grad()
+def posterior_statistics(
+    model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 1000
+) -> tuple[Tensor, Tensor]:
+    """Posterior means and log-variances for all of ``x``: two (N, D) tensors."""
+    device = next(model.parameters()).device
+    means, logvars = [], []
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size].to(device)
+        yb = None if y is None else y[start : start + batch_size].to(device)
+        q = model.encode(xb, yb, check=False)
+        means.append(q.base_dist.loc.cpu())
+        logvars.append(2 * q.base_dist.scale.log().cpu())
+    return torch.cat(means), torch.cat(logvars)
+
+
+def active_units(means: Tensor, threshold: float = 0.01) -> tuple[int, Tensor]:
+    """Burda et al.'s criterion: dimension j is active if Cov_x(E_q[z_j]) > ``threshold``.
+
+    Args:
+        means: (N, D) posterior means.
+
+    Returns:
+        The count and the (D,) per-dimension variances.
+    """
+    variance = means.var(0, unbiased=True) if means.shape[0] > 1 else torch.zeros(means.shape[1])
+    return int((variance > threshold).sum()), variance
+
+
+def mutual_information(means: Tensor, logvars: Tensor, max_examples: int = 1000, seed: int = 0) -> float:
+    """Estimate I(x; z) under q(x, z) = p_data(x) q(z|x) (Hoffman & Johnson 2016):
+
+        I = E_x E_{q(z|x)} [log q(z|x) - log q(z)],  q(z) ~ (1/N) sum_n q(z | x_n),
+
+    with one z per example and the aggregate posterior q(z) taken over ``max_examples``
+    examples (an O(N^2 D) computation).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    if means.shape[0] > max_examples:
+        pick = torch.randperm(means.shape[0], generator=gen)[:max_examples]
+        means, logvars = means[pick], logvars[pick]
+    n, d = means.shape
+    std = (0.5 * logvars).exp()
+    z = means + std * torch.randn(means.shape, generator=gen)  # (N, D)
+    log_2pi = math.log(2 * math.pi)
+    # -E log q(z|x) is the entropy of each diagonal Gaussian.
+    neg_entropy = (-0.5 * (log_2pi + 1 + logvars).sum(-1)).mean()
+    diff = (z[:, None, :] - means[None, :, :]) / std[None]  # (N, N, D)
+    log_q_cond = -0.5 * (diff.pow(2) + log_2pi + logvars[None]).sum(-1)  # (N_z, N_x)
+    log_q_marginal = torch.logsumexp(log_q_cond, 1) - math.log(n)
+    return float(neg_entropy - log_q_marginal.mean())
+
+
+@torch.no_grad()
+def elbo_terms(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 500) -> dict[str, object]:
+    """Dataset means of the ELBO, reconstruction term and KL, and the KL per latent dimension."""
+    device = next(model.parameters()).device
+    totals = {"elbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
+    kl_dims: Tensor | None = None
+    n = x.shape[0]
+    for start in range(0, n, batch_size):
+        xb = x[start : start + batch_size].to(device)
+        yb = None if y is None else y[start : start + batch_size].to(device)
+        out = model(xb, yb, check=False)
+        result = elbo(out, xb)
+        weight = xb.shape[0]
+        for key in totals:
+            totals[key] += float(result.terms[key]) * weight
+        per_dim = kl_terms(out.q_z, out.p_z, out.z).per_dim
+        if per_dim is not None:
+            kl_dims = per_dim.sum(0).cpu() if kl_dims is None else kl_dims + per_dim.sum(0).cpu()
+    summary: dict[str, object] = {key: value / n for key, value in totals.items()}
+    summary["kl_per_dim"] = None if kl_dims is None else (kl_dims / n).tolist()
+    return summary

@@ -1,0 +1,137 @@
+"""Saving and loading models as ``config.json`` + ``model.safetensors``: nothing is unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vaekit.registry import ConfigError, build
+from vaekit.version import FORMAT_VERSION, __version__
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class ModelFileError(ValueError):
+    """A folder is not a vaekit model, is from an incompatible version, or its weights do not fit."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so no half-written file remains."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def state_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's state as contiguous CPU tensors (shared storage copied apart for safetensors)."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+
+
+def save_model(model: nn.Module, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` (a registered model) into ``directory``.
+
+    Writes ``config.json`` (format version, vaekit version, the model's full config) and
+    ``model.safetensors``, each atomically. ``extra`` is stored beside the config (e.g. the
+    data transform of a tabular model) and returned by :func:`load_extra`.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {
+        "format": "vaekit-model",
+        "format_version": FORMAT_VERSION,
+        "vaekit_version": __version__,
+        "model": {"kind": "model", **model.config()},
+        "extra": extra or {},
+    }
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".weights.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state_tensors(model), tmp, metadata={"format": "vaekit-model"})
+        os.replace(tmp, directory / WEIGHTS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_bytes(directory / CONFIG_FILE, json.dumps(document, indent=2).encode())
+    return directory
+
+
+def _read_document(directory: Path) -> dict[str, Any]:
+    if not directory.is_dir():
+        raise ModelFileError(
+            f"{directory} is not a folder; a vaekit model is a folder with {CONFIG_FILE} and {WEIGHTS_FILE}"
+        )
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file():
+        raise ModelFileError(f"{directory} is not a vaekit model: it has no {CONFIG_FILE}")
+    try:
+        document = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{config_path} is not valid JSON: {error}") from error
+    if not isinstance(document, dict) or document.get("format") != "vaekit-model":
+        raise ModelFileError(f"{config_path} is not a vaekit model config (no 'format': 'vaekit-model')")
+    version = document.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{directory} was saved in model format {version!r} by vaekit {document.get('vaekit_version')}; "
+            f"this vaekit ({__version__}) reads format {FORMAT_VERSION} and older: upgrade vaekit"
+        )
+    return document
+
+
+def load(directory: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a saved model from its folder and load its weights (no code runs from the files).
+
+    Raises:
+        ModelFileError: not a vaekit model, an incompatible version, or weights that do not fit.
+    """
+    directory = Path(directory)
+    document = _read_document(directory)
+    try:
+        model = build("model", document["model"])
+    except (ConfigError, KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{directory / CONFIG_FILE} describes a model that cannot be built: {error}") from error
+    weights_path = directory / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelFileError(f"{directory} has a config but no {WEIGHTS_FILE}")
+    try:
+        state = load_file(weights_path, device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFileError(f"{weights_path} is not a readable safetensors file: {error}") from error
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"missing {missing[:5]}")
+        if unexpected:
+            details.append(f"unexpected {unexpected[:5]}")
+        if wrong:
+            details.append(
+                "wrong shape "
+                + ", ".join(f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in wrong[:5])
+            )
+        raise ModelFileError(f"the weights in {weights_path} do not fit its config: " + "; ".join(details))
+    model.load_state_dict(state)
+    return model.to(map_location).eval()
+
+
+def load_extra(directory: str | Path) -> dict[str, Any]:
+    """The ``extra`` dictionary saved beside a model's config."""
+    return dict(_read_document(Path(directory)).get("extra", {}))

@@ -1,0 +1,103 @@
+"""One-line builders for the common VAEs: choose parts by name, sized from the data's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vaekit.models.vae import VAE
+from vaekit.registry import build
+
+
+def build_vae(
+    data_shape: Sequence[int],
+    latent_dim: int = 16,
+    architecture: str = "mlp",
+    hidden: Sequence[int] = (512, 512),
+    channels: Sequence[int] = (32, 64),
+    residual_blocks: int = 0,
+    activation: str = "relu",
+    likelihood: str | dict[str, Any] = "bernoulli",
+    prior: str | dict[str, Any] = "normal",
+    posterior: str = "gaussian",
+    n_classes: int | None = None,
+    n_attributes: int | None = None,
+) -> VAE:
+    """Build a VAE (or CVAE) for examples of ``data_shape``.
+
+    Args:
+        data_shape: shape of one example: ``[D]`` for vectors, ``[C, H, W]`` for images.
+        latent_dim: number of latent dimensions.
+        architecture: "mlp" or "conv" (conv needs ``[C, H, W]`` data).
+        hidden: MLP hidden widths (for "conv": the last one is the dense width).
+        channels: conv stage channels, encoder order (the decoder mirrors them).
+        residual_blocks: residual blocks per conv stage.
+        activation: activation name.
+        likelihood: a likelihood name or ``{"type": name, **arguments}``.
+        prior: "normal", "mixture", "vamp", or ``{"type": name, **arguments}``.
+        posterior: "gaussian" or "deterministic".
+        n_classes: make it a CVAE conditioned on class labels.
+        n_attributes: make it a CVAE conditioned on attribute vectors of this width.
+
+    Returns:
+        The model, untrained.
+    """
+    data_shape = [int(s) for s in data_shape]
+    lik = build("likelihood", likelihood)
+    conditioner = None
+    if n_classes is not None and n_attributes is not None:
+        raise ValueError("give n_classes or n_attributes, not both")
+    if n_classes is not None:
+        conditioner = build("conditioner", {"type": "label", "n_classes": n_classes})
+    elif n_attributes is not None:
+        conditioner = build("conditioner", {"type": "attributes", "n_attributes": n_attributes})
+    cond = conditioner.out_features if conditioner is not None else 0
+    param_shape = list(lik.param_shape(data_shape))
+    if architecture == "mlp":
+        encoder = build(
+            "encoder", {"type": "mlp", "input_shape": data_shape, "hidden": list(hidden), "activation": activation}
+        )
+        decoder = build(
+            "decoder",
+            {
+                "type": "mlp",
+                "in_features": latent_dim + cond,
+                "output_shape": param_shape,
+                "hidden": list(reversed(hidden)),
+                "activation": activation,
+            },
+        )
+    elif architecture == "conv":
+        if len(data_shape) != 3:
+            raise ValueError(f"architecture 'conv' needs image data [C, H, W]; got data_shape {data_shape}")
+        encoder = build(
+            "encoder",
+            {
+                "type": "conv",
+                "input_shape": data_shape,
+                "channels": list(channels),
+                "hidden": int(hidden[-1]),
+                "residual_blocks": residual_blocks,
+                "activation": activation,
+            },
+        )
+        decoder = build(
+            "decoder",
+            {
+                "type": "conv",
+                "in_features": latent_dim + cond,
+                "output_shape": param_shape,
+                "channels": list(reversed(channels)),
+                "hidden": int(hidden[-1]),
+                "residual_blocks": residual_blocks,
+                "activation": activation,
+            },
+        )
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: ['conv', 'mlp']")
+    post = build("posterior", {"type": posterior, "in_features": encoder.out_features + cond, "latent_dim": latent_dim})
+    prior_spec = {"type": prior} if isinstance(prior, str) else dict(prior)
+    prior_spec["latent_dim"] = latent_dim
+    if prior_spec["type"] == "vamp":
+        prior_spec.setdefault("input_shape", data_shape)
+    return VAE(data_shape, encoder, post, build("prior", prior_spec), decoder, lik, conditioner)

@@ -1,0 +1,25 @@
+"""Typed outputs of a model's forward pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+from torch.distributions import Distribution
+
+
+@dataclass
+class VAEOutput:
+    """What one forward pass of a VAE produces.
+
+    Attributes:
+        q_z: the posterior q(z|x), batch shape (B,), event shape (D,).
+        p_z: the prior p(z), event shape (D,).
+        z: reparameterized draws, (B, D) for one sample or (S, B, D) for S samples.
+        p_x: the likelihood p(x|z), batch shape z.shape[:-1].
+    """
+
+    q_z: Distribution
+    p_z: Distribution
+    z: Tensor
+    p_x: Distribution

@@ -1,0 +1,119 @@
+"""The evidence lower bound and the importance-weighted bound, as plain functions of model outputs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from vaekit.distributions.kl import kl_terms
+from vaekit.models.output import VAEOutput
+
+
+@dataclass
+class LossOutput:
+    """A scalar loss to minimize and the named terms it is made of (batch means, for logging).
+
+    ``vectors`` holds per-dimension diagnostics such as the KL per latent dimension.
+    ``group_losses`` is for models with several parameter groups (``model.parameter_groups()``):
+    each group's optimizer steps on the gradient of its own loss with respect to its own
+    parameters; when it is empty, every parameter steps on ``loss``.
+    """
+
+    loss: Tensor
+    terms: dict[str, Tensor]
+    vectors: dict[str, Tensor] = field(default_factory=dict)
+    group_losses: dict[str, Tensor] = field(default_factory=dict)
+
+
+def _sample_mean(t: Tensor, batch_ndim: int = 1) -> Tensor:
+    """Average over leading sample dimensions, leaving the batch dimension(s)."""
+    extra = t.dim() - batch_ndim
+    return t.mean(dim=tuple(range(extra))) if extra > 0 else t
+
+
+def free_bits_kl(kl_per_dim: Tensor, floor: float, groups: int | None = None) -> Tensor:
+    """The free-bits KL (Kingma et al. 2016): sum over groups of max(floor, batch-mean KL of the group).
+
+    Args:
+        kl_per_dim: (B, D) KL per example and dimension.
+        floor: minimum KL in nats each group is charged.
+        groups: split the D dimensions into this many equal groups (None: one group per dimension).
+    """
+    mean = kl_per_dim.mean(0)  # (D,)
+    if groups is not None:
+        if mean.numel() % groups:
+            raise ValueError(f"{mean.numel()} latent dimensions cannot be split into {groups} equal groups")
+        mean = mean.view(groups, -1).sum(-1)
+    return mean.clamp_min(floor).sum()
+
+
+def elbo(
+    output: VAEOutput,
+    x: Tensor,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
+    free_bits_groups: int | None = None,
+    capacity: float | None = None,
+    capacity_weight: float = 1000.0,
+) -> LossOutput:
+    """The negative ELBO, -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z)), averaged over the batch.
+
+    Args:
+        output: the model's forward output.
+        x: the batch it was computed from.
+        beta: weight of the KL term (beta-VAE when > 1; annealing schedules set it per step).
+        free_bits: floor (nats) on the KL of each dimension or group, batch-averaged.
+        free_bits_groups: number of equal groups for free bits (None: per dimension; 1: the total).
+        capacity: the capacity C of Burgess et al. (2018): the KL term becomes
+            ``capacity_weight * |KL - C|`` (``beta`` is then not used).
+        capacity_weight: gamma of the capacity objective.
+
+    Returns:
+        ``LossOutput`` with terms ``reconstruction`` (-log p(x|z)), ``kl``, ``elbo`` (the true
+        bound, whatever beta), ``beta`` and the vector ``kl_per_dim`` where the KL factorizes.
+    """
+    reconstruction = _sample_mean(-output.p_x.log_prob(x))  # (B,)
+    kl = kl_terms(output.q_z, output.p_z, output.z)
+    rec_mean, kl_mean = reconstruction.mean(), kl.total.mean()
+    if capacity is not None:
+        penalty = capacity_weight * (kl_mean - capacity).abs()
+    elif free_bits > 0:
+        if kl.per_dim is None:
+            if free_bits_groups not in (None, 1):
+                raise ValueError("free bits per dimension need a KL that factorizes (a Gaussian prior)")
+            penalty = beta * kl_mean.clamp_min(free_bits)
+        else:
+            per_dim = kl.per_dim if kl.per_dim.dim() == 2 else kl.per_dim.flatten(0, -2)
+            penalty = beta * free_bits_kl(per_dim, free_bits, free_bits_groups)
+    else:
+        penalty = beta * kl_mean
+    loss = rec_mean + penalty
+    terms = {
+        "loss": loss.detach(),
+        "reconstruction": rec_mean.detach(),
+        "kl": kl_mean.detach(),
+        "elbo": -(rec_mean + kl_mean).detach(),
+    }
+    vectors = {}
+    if kl.per_dim is not None:
+        vectors["kl_per_dim"] = kl.per_dim.detach().flatten(0, -2).mean(0)
+    return LossOutput(loss, terms, vectors)
+
+
+def log_mean_exp(t: Tensor, dim: int = 0) -> Tensor:
+    """log(mean(exp(t))) along ``dim``, computed stably."""
+    return torch.logsumexp(t, dim) - math.log(t.shape[dim])
+
+
+def iwae_bound(log_weights: Tensor) -> LossOutput:
+    """The importance-weighted bound (Burda et al. 2015) from log weights of shape (k, B).
+
+    log p(x) >= E[log (1/k) sum_i p(x, z_i) / q(z_i|x)]; the loss is its negative batch mean.
+    Obtain ``log_weights`` with ``model.log_importance_weights(x, k)``.
+    """
+    bound = log_mean_exp(log_weights, 0)  # (B,)
+    loss = -bound.mean()
+    return LossOutput(loss, {"loss": loss.detach(), "iwae_bound": bound.mean().detach()})

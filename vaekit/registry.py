@@ -1,0 +1,142 @@
+"""Registries of named parts, and the config capture that makes every part rebuildable.
+
+A part class decorated with :func:`register` records the arguments it was built with,
+so ``part.config()`` returns ``{"type": name, **arguments}`` and
+``build(kind, config)`` rebuilds an identical (untrained) part. Arguments that are
+themselves registered parts are stored as nested configs. This is what lets a saved
+model be a JSON file plus a safetensors file, with no pickle.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from torch import nn
+
+T = TypeVar("T", bound=type)
+
+_REGISTRIES: dict[str, dict[str, type]] = {}
+
+
+class ConfigError(ValueError):
+    """A config names an unknown part, or gives arguments the part does not take."""
+
+
+def _to_config_value(value: Any) -> Any:
+    if hasattr(value, "config") and hasattr(type(value), "_registry_kind"):
+        return {"kind": type(value)._registry_kind, **value.config()}
+    if isinstance(value, tuple):
+        return [_to_config_value(v) for v in value]
+    if isinstance(value, list):
+        return [_to_config_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_config_value(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(
+        f"argument of type {type(value).__name__} cannot be stored in a config; "
+        "pass plain numbers, strings, lists or registered parts"
+    )
+
+
+def _from_config_value(value: Any) -> Any:
+    if isinstance(value, dict) and "kind" in value and "type" in value:
+        spec = dict(value)
+        kind = spec.pop("kind")
+        return build(kind, spec)
+    if isinstance(value, list):
+        return [_from_config_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _from_config_value(v) for k, v in value.items()}
+    return value
+
+
+def register(kind: str, name: str) -> Callable[[T], T]:
+    """Class decorator: register ``cls`` as part ``name`` of ``kind`` and record its arguments.
+
+    Args:
+        kind: the family of part ("encoder", "decoder", "prior", "likelihood", "model", ...).
+        name: the name configs and the CLI use for it.
+    """
+
+    def decorate(cls: T) -> T:
+        table = _REGISTRIES.setdefault(kind, {})
+        if name in table and table[name] is not cls:
+            raise ValueError(f"{kind} {name!r} is already registered to {table[name].__name__}")
+        table[name] = cls
+        cls._registry_kind = kind
+        cls._registry_name = name
+        original_init = cls.__init__
+        signature = inspect.signature(original_init)
+
+        @functools.wraps(original_init)
+        def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            arguments.pop("self")
+            for pname, param in signature.parameters.items():
+                if param.kind is inspect.Parameter.VAR_KEYWORD:
+                    arguments.update(arguments.pop(pname, {}))
+            original_init(self, *args, **kwargs)
+            # Only the outermost registered __init__ records (subclass calls super()).
+            if type(self) is cls:
+                object.__setattr__(self, "_config_arguments", arguments)
+
+        cls.__init__ = recording_init
+
+        def config(self: Any) -> dict[str, Any]:
+            args = getattr(self, "_config_arguments", None)
+            if args is None:
+                raise TypeError(f"{type(self).__name__} was not built through its registered class")
+            return {"type": type(self)._registry_name, **{k: _to_config_value(v) for k, v in args.items()}}
+
+        cls.config = config
+        return cls
+
+    return decorate
+
+
+def registered(kind: str) -> dict[str, type]:
+    """The registered parts of one kind, by name."""
+    return dict(_REGISTRIES.get(kind, {}))
+
+
+def build(kind: str, spec: dict[str, Any] | str) -> Any:
+    """Build a registered part from ``{"type": name, **arguments}`` (or just a name).
+
+    Raises:
+        ConfigError: unknown kind or name (the valid names are listed), or bad arguments.
+    """
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    spec = dict(spec)
+    spec.pop("kind", None)
+    table = _REGISTRIES.get(kind)
+    if table is None:
+        raise ConfigError(f"unknown kind of part {kind!r}; known: {sorted(_REGISTRIES)}")
+    name = spec.pop("type", None)
+    if name not in table:
+        raise ConfigError(f"unknown {kind} {name!r}; valid {kind}s: {sorted(table)}")
+    cls = table[name]
+    params = inspect.signature(cls.__init__).parameters
+    takes_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    valid = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
+    unknown = [k for k in spec if k not in valid]
+    if unknown and not takes_var_kw:
+        raise ConfigError(f"{kind} {name!r} got unknown argument(s) {unknown}; valid arguments: {valid}")
+    arguments = {k: _from_config_value(v) for k, v in spec.items()}
+    try:
+        return cls(**arguments)
+    except TypeError as error:
+        raise ConfigError(f"cannot build {kind} {name!r}: {error}") from error
+
+
+class Part(nn.Module):
+    """Base class of registered parts; ``config()`` is added by :func:`register`."""
+
+    def config(self) -> dict[str, Any]:  # pragma: no cover - replaced by register()
+        raise NotImplementedError
