@@ -5,7 +5,7 @@ from vaekit.evaluate import log_likelihood
 from vaekit.io import ModelFileError, load, save_model
 from vaekit.models import VAE, VAEOutput, build_vae
 from vaekit.objectives import ELBOObjective, IWAEObjective, LossOutput, elbo, iwae_bound
-from vaekit.registry import ConfigError, build, register, registered
+from vaekit.registry import ConfigError, build, build_model, register, register_builder, registered
 from vaekit.version import __version__
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "VAEOutput",
     "__version__",
     "build",
+    "build_model",
     "build_vae",
     "distributions",
     "elbo",
@@ -29,6 +30,7 @@ __all__ = [
     "nn",
     "objectives",
     "register",
+    "register_builder",
     "registered",
     "save_model",
 ]

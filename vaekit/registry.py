@@ -140,3 +140,46 @@ class Part(nn.Module):
 
     def config(self) -> dict[str, Any]:  # pragma: no cover - replaced by register()
         raise NotImplementedError
+
+
+_BUILDERS: dict[str, Callable[..., Any]] = {}
+
+
+def register_builder(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a model builder ``f(data_shape, **arguments) -> model`` under ``name``.
+
+    Builders are what configs and the CLI name with ``model: {type: name, ...}``; each takes
+    the data's shape first and its own keyword arguments (e.g. ``latent_dim``, ``n_classes``).
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _BUILDERS and _BUILDERS[name] is not function:
+            raise ValueError(f"model builder {name!r} is already registered")
+        _BUILDERS[name] = function
+        return function
+
+    return decorate
+
+
+def model_builders() -> dict[str, Callable[..., Any]]:
+    """The registered model builders, by name."""
+    return dict(_BUILDERS)
+
+
+def build_model(spec: dict[str, Any], data_shape: Any) -> Any:
+    """Build a model from ``{"type": builder name, **arguments}`` for data of ``data_shape``.
+
+    Raises:
+        ConfigError: unknown builder (valid ones listed) or an argument it does not take.
+    """
+    spec = dict(spec)
+    name = spec.pop("type", "vae")
+    if name not in _BUILDERS:
+        raise ConfigError(f"unknown model {name!r}; valid models: {sorted(_BUILDERS)}")
+    builder = _BUILDERS[name]
+    params = inspect.signature(builder).parameters
+    valid = [p for p in params if p != "data_shape"]
+    unknown = [k for k in spec if k not in valid]
+    if unknown:
+        raise ConfigError(f"model {name!r} got unknown argument(s) {unknown}; valid arguments: {valid}")
+    return builder(data_shape, **spec)

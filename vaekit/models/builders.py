@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from vaekit.models.vae import VAE
-from vaekit.registry import build
+from vaekit.registry import build, register_builder
 
 
+@register_builder("vae")
 def build_vae(
     data_shape: Sequence[int],
     latent_dim: int = 16,
