@@ -2,6 +2,7 @@
 
 from vaekit.evaluate.latent import active_units, elbo_terms, mutual_information, posterior_statistics
 from vaekit.evaluate.likelihood import bits_per_dim, log_likelihood
+from vaekit.evaluate.quality import frechet_distance, train_feature_classifier
 from vaekit.evaluate.report import evaluate
 
 __all__ = [
@@ -9,7 +10,9 @@ __all__ = [
     "bits_per_dim",
     "elbo_terms",
     "evaluate",
+    "frechet_distance",
     "log_likelihood",
     "mutual_information",
     "posterior_statistics",
+    "train_feature_classifier",
 ]
