@@ -118,8 +118,9 @@ class VAE(nn.Module):
     # ------------------------------------------------------------ likelihoods
     def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
         """log p(x, z_i) - log q(z_i|x) for k draws z_i ~ q(z|x): shape (k, B)."""
-        out = self.forward(x, y, n_samples=k, check=False)
-        return out.p_x.log_prob(x) + out.p_z.log_prob(out.z) - out.q_z.log_prob(out.z)
+        q_z = self.encode(x, y, check=False)
+        z = q_z.rsample((k,))  # (k, B, D), also for k = 1
+        return self.decode(z, y).log_prob(x) + self.prior().log_prob(z) - q_z.log_prob(z)
 
     # -------------------------------------------------------------- generation
     @torch.no_grad()
