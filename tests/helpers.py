@@ -39,7 +39,9 @@ def linear_gaussian_vae(
     latent = len(scales)
     decoder = MLPDecoder(latent, [data_dim], hidden=[])
     posterior = DiagonalGaussianPosterior(data_dim, latent)
-    model = VAE([data_dim], Identity(data_dim), posterior, StandardNormalPrior(latent), decoder, GaussianLikelihood(sigma=sigma))
+    model = VAE(
+        [data_dim], Identity(data_dim), posterior, StandardNormalPrior(latent), decoder, GaussianLikelihood(sigma=sigma)
+    )
     post_var = 1.0 / (1.0 + s**2 / sigma**2)  # (D,)
     with torch.no_grad():
         decoder.net[-1].weight.copy_(w)

@@ -88,7 +88,13 @@ def test_schedules():
     assert [cap(s) for s in (0, 100, 200, 1000)] == [0.0, 10.0, 20.0, 20.0]
     assert as_schedule(2.5)(123) == 2.5
     built = as_schedule({"type": "cyclical", "period": 10})
-    assert built(5) == 1.0 and built.config() == {"type": "cyclical", "period": 10, "ratio": 0.5, "low": 0.0, "high": 1.0}
+    assert built(5) == 1.0 and built.config() == {
+        "type": "cyclical",
+        "period": 10,
+        "ratio": 0.5,
+        "low": 0.0,
+        "high": 1.0,
+    }
     with pytest.raises(ValueError):
         LinearWarmup(steps=0)
 
