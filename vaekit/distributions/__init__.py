@@ -12,8 +12,11 @@ from vaekit.distributions.likelihoods import (
 )
 from vaekit.distributions.posterior import DeterministicPosterior, DiagonalGaussianPosterior, diagonal_gaussian
 from vaekit.distributions.priors import MixtureOfGaussiansPrior, Prior, StandardNormalPrior, VampPrior
+from vaekit.distributions.sequence import AutoregressiveLikelihood, AutoregressiveSequence
 
 __all__ = [
+    "AutoregressiveLikelihood",
+    "AutoregressiveSequence",
     "BernoulliLikelihood",
     "CategoricalImage",
     "CategoricalLikelihood",

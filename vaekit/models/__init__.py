@@ -3,6 +3,21 @@
 from vaekit.models.builders import build_vae
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.output import VAEOutput
+from vaekit.models.sequence_vae import build_sequence_vae
 from vaekit.models.vae import VAE
+from vaekit.models.vaegan import VAEGAN, Discriminator, build_vaegan
+from vaekit.models.wae import build_wae
 
-__all__ = ["VAE", "AttributeConditioner", "Conditioner", "LabelConditioner", "VAEOutput", "build_vae"]
+__all__ = [
+    "AttributeConditioner",
+    "Conditioner",
+    "Discriminator",
+    "LabelConditioner",
+    "VAE",
+    "VAEGAN",
+    "VAEOutput",
+    "build_sequence_vae",
+    "build_vae",
+    "build_vaegan",
+    "build_wae",
+]

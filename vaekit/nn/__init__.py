@@ -2,5 +2,15 @@
 
 from vaekit.nn.conv import ConvDecoder, ConvEncoder, ResidualBlock
 from vaekit.nn.mlp import MLPDecoder, MLPEncoder
+from vaekit.nn.sequence import CausalTransformerDecoder, RecurrentEncoder, RecurrentTokenDecoder
 
-__all__ = ["ConvDecoder", "ConvEncoder", "MLPDecoder", "MLPEncoder", "ResidualBlock"]
+__all__ = [
+    "CausalTransformerDecoder",
+    "ConvDecoder",
+    "ConvEncoder",
+    "MLPDecoder",
+    "MLPEncoder",
+    "RecurrentEncoder",
+    "RecurrentTokenDecoder",
+    "ResidualBlock",
+]

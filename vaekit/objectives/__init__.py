@@ -1,8 +1,10 @@
 """Objectives (plain functions and configured callables) and weight schedules."""
 
 from vaekit.objectives.elbo import LossOutput, elbo, free_bits_kl, iwae_bound, log_mean_exp
+from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
 from vaekit.objectives.schedules import CapacityIncrease, Constant, Cyclical, LinearWarmup, Schedule, as_schedule
+from vaekit.objectives.vaegan import VAEGANObjective
 
 __all__ = [
     "CapacityIncrease",
@@ -14,10 +16,14 @@ __all__ = [
     "LossOutput",
     "Objective",
     "Schedule",
+    "VAEGANObjective",
+    "WAEObjective",
     "as_schedule",
     "elbo",
     "free_bits_kl",
     "iwae_bound",
+    "kernel_matrix",
     "log_mean_exp",
+    "mmd_unbiased",
     "split_batch",
 ]

@@ -1,0 +1,123 @@
+"""A VAE for token sequences, composed of the ordinary VAE parts:
+
+recurrent encoder -> Gaussian posterior;  z -> linear decoder -> context
+-> autoregressive likelihood (recurrent or causal-Transformer network, teacher forcing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vaekit.models.vae import VAE
+from vaekit.registry import build, register_builder
+
+
+@register_builder("sequence_vae")
+def build_sequence_vae(
+    data_shape: Sequence[int],
+    vocab_size: int,
+    latent_dim: int = 16,
+    decoder: str = "recurrent",
+    cell: str = "gru",
+    embed_dim: int = 32,
+    hidden: int = 128,
+    layers: int = 1,
+    bidirectional: bool = True,
+    context_every_step: bool = False,
+    transformer_width: int = 64,
+    transformer_heads: int = 4,
+    pad_index: int | None = None,
+    word_dropout: float = 0.0,
+    prior: str | dict[str, Any] = "normal",
+    posterior: str = "gaussian",
+    n_classes: int | None = None,
+    n_attributes: int | None = None,
+) -> VAE:
+    """Build a sequence VAE for integer token sequences of shape ``[length]``.
+
+    Args:
+        data_shape: ``[length]``.
+        vocab_size: number of token ids.
+        latent_dim: number of latent dimensions.
+        decoder: "recurrent" (GRU/LSTM language model) or "transformer" (small causal Transformer).
+        cell: "gru" or "lstm", for the encoder and a recurrent decoder.
+        embed_dim: token embedding width.
+        hidden: recurrent state width (and the context width).
+        layers: stacked layers of encoder and decoder.
+        bidirectional: bidirectional encoder.
+        context_every_step: a recurrent decoder also sees z at every step.
+        transformer_width: d_model of a Transformer decoder.
+        transformer_heads: attention heads of a Transformer decoder.
+        pad_index: padding id (masked out of the likelihood; the encoder stops at it).
+        word_dropout: probability of hiding teacher-forced tokens in training (a defence
+            against posterior collapse).
+        prior: "normal" or "mixture" (the VampPrior needs continuous inputs), or a config.
+        posterior: "gaussian" or "deterministic".
+        n_classes: make it a CVAE conditioned on class labels.
+        n_attributes: make it a CVAE conditioned on attribute vectors of this width.
+    """
+    if len(data_shape) != 1:
+        raise ValueError(f"a sequence VAE needs data_shape [length], got {list(data_shape)}")
+    length = int(data_shape[0])
+    conditioner = None
+    if n_classes is not None and n_attributes is not None:
+        raise ValueError("give n_classes or n_attributes, not both")
+    if n_classes is not None:
+        conditioner = build("conditioner", {"type": "label", "n_classes": n_classes})
+    elif n_attributes is not None:
+        conditioner = build("conditioner", {"type": "attributes", "n_attributes": n_attributes})
+    cond = conditioner.out_features if conditioner is not None else 0
+    encoder = build(
+        "encoder",
+        {
+            "type": "recurrent",
+            "vocab_size": vocab_size,
+            "embed_dim": embed_dim,
+            "hidden": hidden,
+            "cell": cell,
+            "layers": layers,
+            "bidirectional": bidirectional,
+            "pad_index": pad_index,
+        },
+    )
+    if decoder == "recurrent":
+        network = {
+            "type": "recurrent",
+            "vocab_size": vocab_size,
+            "context_dim": hidden,
+            "embed_dim": embed_dim,
+            "hidden": hidden,
+            "cell": cell,
+            "layers": layers,
+            "context_every_step": context_every_step,
+        }
+    elif decoder == "transformer":
+        network = {
+            "type": "transformer",
+            "vocab_size": vocab_size,
+            "context_dim": hidden,
+            "max_length": length,
+            "d_model": transformer_width,
+            "heads": transformer_heads,
+            "layers": max(1, layers),
+        }
+    else:
+        raise ValueError(f"unknown sequence decoder {decoder!r}; valid: ['recurrent', 'transformer']")
+    likelihood = build(
+        "likelihood",
+        {
+            "type": "autoregressive",
+            "network": {"kind": "sequence_decoder", **network},
+            "length": length,
+            "ignore_index": pad_index,
+            "word_dropout": word_dropout,
+        },
+    )
+    context = build(
+        "decoder", {"type": "mlp", "in_features": latent_dim + cond, "output_shape": [hidden], "hidden": []}
+    )
+    post = build("posterior", {"type": posterior, "in_features": encoder.out_features + cond, "latent_dim": latent_dim})
+    prior_spec = {"type": prior} if isinstance(prior, str) else dict(prior)
+    prior_spec["latent_dim"] = latent_dim
+    return VAE([length], encoder, post, build("prior", prior_spec), context, likelihood, conditioner)

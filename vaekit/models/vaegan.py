@@ -1,0 +1,184 @@
+"""VAE-GAN (Larsen et al. 2016): a VAE whose reconstruction is judged in a discriminator's feature space.
+
+The model is a :class:`~vaekit.models.vae.VAE` (encoder, posterior, prior, decoder,
+likelihood: nothing of its forward pass is rewritten here) plus a :class:`Discriminator`.
+It declares three parameter groups, one optimizer each, and the "vaegan" objective
+(``vaekit.objectives.vaegan``) gives each group its own loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from vaekit.models.builders import build_vae
+from vaekit.models.output import VAEOutput
+from vaekit.models.vae import VAE
+from vaekit.registry import Part, build, register, register_builder
+
+
+@dataclass
+class DiscriminatorOutput:
+    """Logits of "real" (B,) and the features (B, F) of the layer used for the reconstruction loss."""
+
+    logits: Tensor
+    features: Tensor
+
+
+@register("discriminator", "features")
+class Discriminator(Part):
+    """A feature network (any registered encoder) and a linear real/fake head on its output.
+
+    The features it returns are those of its last hidden layer: Larsen et al.'s Dis_l, where a
+    Gaussian reconstruction loss replaces the pixel-wise one.
+
+    Args:
+        body: a network with ``out_features``, e.g. ``build("encoder", {"type": "conv", ...})``.
+    """
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+        self.head = nn.Linear(int(body.out_features), 1)
+
+    def forward(self, x: Tensor) -> DiscriminatorOutput:
+        features = self.body(x)  # (B, F)
+        return DiscriminatorOutput(self.head(features).squeeze(-1), features)
+
+
+@register("model", "vaegan")
+class VAEGAN(nn.Module):
+    """A VAE and a discriminator trained together.
+
+    It offers the generic model interface (``encode``, ``decode``, ``sample``, ``reconstruct``,
+    ``log_importance_weights``, ``forward`` giving a :class:`VAEOutput`) by delegating to the VAE,
+    so the evaluator, generation and plots treat it as any VAE.
+
+    Args:
+        vae: the variational autoencoder (its decoder is the GAN's generator).
+        discriminator: the discriminator on data of the VAE's shape.
+    """
+
+    def __init__(self, vae: VAE, discriminator: Discriminator):
+        super().__init__()
+        self.vae = vae
+        self.discriminator = discriminator
+        self.data_shape = vae.data_shape
+        self.latent_dim = vae.latent_dim
+
+    @property
+    def conditioner(self) -> nn.Module | None:
+        return self.vae.conditioner
+
+    @property
+    def prior(self) -> nn.Module:
+        return self.vae.prior
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """{"encoder": encoder, posterior, prior (and conditioner), "decoder": decoder and
+        likelihood, "discriminator": discriminator}: one optimizer each."""
+        decoder = [*self.vae.decoder.parameters(), *self.vae.likelihood.parameters()]
+        taken = {id(p) for p in decoder}
+        encoder = [p for p in self.vae.parameters() if id(p) not in taken]
+        groups = {"encoder": encoder, "decoder": decoder, "discriminator": list(self.discriminator.parameters())}
+        return {name: [p for p in params if p.requires_grad] for name, params in groups.items()}
+
+    # The generic model interface, delegated to the VAE.
+    def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
+        """Raise ValueError naming the problem if ``x`` (and ``y``) cannot be fed to this model."""
+        self.vae.check_input(x, y)
+
+    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:
+        """q(z|x[,y])."""
+        return self.vae.encode(x, y, check=check)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """p(x|z[,y])."""
+        return self.vae.decode(z, y)
+
+    def forward(self, x: Tensor, y: Tensor | None = None, n_samples: int = 1, check: bool = True) -> VAEOutput:
+        """The VAE's forward pass (the discriminator is applied by the objective)."""
+        return self.vae(x, y, n_samples=n_samples, check=check)
+
+    def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
+        """The VAE's log importance weights, (k, B), under its pixel likelihood."""
+        return self.vae.log_importance_weights(x, k, y)
+
+    def sample(self, n: int, temperature: float = 1.0, y: Tensor | None = None, mean: bool = True) -> Tensor:
+        """Draw n examples from the prior through the decoder."""
+        return self.vae.sample(n, temperature=temperature, y=y, mean=mean)
+
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Decode the posterior mean of each input."""
+        return self.vae.reconstruct(x, y)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
+        from vaekit.io import save_model
+
+        return save_model(self, directory)
+
+
+@register_builder("vaegan")
+def build_vaegan(
+    data_shape: Sequence[int],
+    latent_dim: int = 32,
+    architecture: str = "conv",
+    hidden: Sequence[int] = (256,),
+    channels: Sequence[int] = (32, 64),
+    discriminator_hidden: int = 256,
+    discriminator_channels: Sequence[int] = (32, 64),
+    discriminator_activation: str = "leaky_relu",
+    activation: str = "relu",
+    likelihood: str | dict[str, Any] = "bernoulli",
+    prior: str | dict[str, Any] = "normal",
+    n_classes: int | None = None,
+    n_attributes: int | None = None,
+) -> VAEGAN:
+    """Build a VAE-GAN for examples of ``data_shape``; train it with the "vaegan" objective.
+
+    Args:
+        data_shape: shape of one example (``[C, H, W]`` for "conv").
+        latent_dim: number of latent dimensions.
+        architecture: "conv" or "mlp", for the VAE and the discriminator alike.
+        hidden: the VAE's hidden widths (see :func:`~vaekit.models.builders.build_vae`).
+        channels: the VAE's conv channels.
+        discriminator_hidden: width of the discriminator's feature layer.
+        discriminator_channels: the discriminator's conv channels.
+        discriminator_activation: its activation (leaky ReLU, as usual for discriminators).
+        activation, likelihood, prior, n_classes, n_attributes: as for ``build_vae``.
+    """
+    data_shape = [int(s) for s in data_shape]
+    vae = build_vae(
+        data_shape,
+        latent_dim=latent_dim,
+        architecture=architecture,
+        hidden=hidden,
+        channels=channels,
+        activation=activation,
+        likelihood=likelihood,
+        prior=prior,
+        n_classes=n_classes,
+        n_attributes=n_attributes,
+    )
+    if architecture == "conv":
+        body = {
+            "type": "conv",
+            "input_shape": data_shape,
+            "channels": list(discriminator_channels),
+            "hidden": int(discriminator_hidden),
+            "activation": discriminator_activation,
+        }
+    else:
+        body = {
+            "type": "mlp",
+            "input_shape": data_shape,
+            "hidden": [int(discriminator_hidden)] * 2,
+            "activation": discriminator_activation,
+        }
+    return VAEGAN(vae, Discriminator(build("encoder", body)))

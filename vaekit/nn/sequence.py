@@ -1,0 +1,195 @@
+"""Networks for token sequences: a recurrent encoder, and autoregressive decoders (recurrent and
+a small causal Transformer) that predict each token from the ones before it and a context vector.
+
+Sequences are integer tensors (B, T) of token ids in 0..vocab_size-1. A padding id (any
+value, e.g. -100 or a reserved token) marks positions after the end; the encoder stops
+reading at the first one, and the likelihood masks them out of log p(x|z).
+
+The decoders share one interface, ``forward(context (N, C), inputs (N, T)) -> logits (N, T, V)``,
+where ``inputs`` are the tokens shifted right: position t sees tokens 0..t-1 and predicts token t.
+Two extra input ids exist beside the vocabulary: ``vocab_size`` (start of sequence) and
+``vocab_size + 1`` (unknown, used by word dropout).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.registry import Part, register
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def _cell(name: str) -> type[nn.RNNBase]:
+    try:
+        return CELLS[name]
+    except KeyError:
+        raise ValueError(f"unknown recurrent cell {name!r}; valid: {sorted(CELLS)}") from None
+
+
+def sequence_lengths(tokens: Tensor, pad_index: int | None) -> Tensor:
+    """Number of tokens before the first ``pad_index`` in each row of (B, T): (B,)."""
+    if pad_index is None:
+        return torch.full(tokens.shape[:1], tokens.shape[1], dtype=torch.long, device=tokens.device)
+    is_pad = tokens == pad_index
+    first = torch.where(is_pad.any(1), is_pad.float().argmax(1), torch.full_like(is_pad[:, 0], tokens.shape[1]).long())
+    return first.long()
+
+
+@register("encoder", "recurrent")
+class RecurrentEncoder(Part):
+    """Embeds tokens and runs a (bidirectional) GRU or LSTM; the features are the final states.
+
+    Args:
+        vocab_size: number of token ids.
+        embed_dim: embedding width.
+        hidden: state width per direction.
+        cell: "gru" or "lstm".
+        layers: stacked recurrent layers.
+        bidirectional: read the sequence both ways (features are twice as wide).
+        pad_index: padding id; the encoder stops at the first one in each row.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 32,
+        hidden: int = 128,
+        cell: str = "gru",
+        layers: int = 1,
+        bidirectional: bool = True,
+        pad_index: int | None = None,
+    ):
+        super().__init__()
+        self.vocab_size = int(vocab_size)
+        self.pad_index = pad_index
+        self.embed = nn.Embedding(self.vocab_size, int(embed_dim))
+        self.rnn = _cell(cell)(int(embed_dim), int(hidden), int(layers), batch_first=True, bidirectional=bidirectional)
+        self.out_features = int(hidden) * (2 if bidirectional else 1)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        tokens = tokens.long()  # the VAE hands integer data to encoders as floats
+        lengths = sequence_lengths(tokens, self.pad_index).clamp_min(1)  # (B,)
+        safe = tokens.clamp(0, self.vocab_size - 1)  # padding ids are outside the table
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embed(safe), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, state = self.rnn(packed)
+        h = state[0] if isinstance(state, tuple) else state  # (layers * directions, B, H)
+        directions = 2 if self.rnn.bidirectional else 1
+        return h[-directions:].transpose(0, 1).reshape(tokens.shape[0], -1)  # (B, out_features)
+
+
+class AutoregressiveNetwork(Part):
+    """Base of the autoregressive decoders: ``forward(context, inputs) -> logits``."""
+
+    vocab_size: int
+    context_dim: int
+
+    @property
+    def start_index(self) -> int:
+        """Input id of the start-of-sequence token."""
+        return self.vocab_size
+
+    @property
+    def unknown_index(self) -> int:
+        """Input id of the unknown token (what word dropout substitutes)."""
+        return self.vocab_size + 1
+
+    def forward(self, context: Tensor, inputs: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@register("sequence_decoder", "recurrent")
+class RecurrentTokenDecoder(AutoregressiveNetwork):
+    """A GRU/LSTM language model whose initial state is set by the context (Bowman et al. 2016).
+
+    Args:
+        vocab_size: number of token ids it predicts.
+        context_dim: width of the context vector (the VAE decoder's output).
+        embed_dim: token embedding width.
+        hidden: state width.
+        cell: "gru" or "lstm".
+        layers: stacked recurrent layers.
+        context_every_step: also feed the context beside each input token (a stronger use of z).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_dim: int,
+        embed_dim: int = 32,
+        hidden: int = 128,
+        cell: str = "gru",
+        layers: int = 1,
+        context_every_step: bool = False,
+    ):
+        super().__init__()
+        self.vocab_size, self.context_dim = int(vocab_size), int(context_dim)
+        self.layers, self.hidden = int(layers), int(hidden)
+        self.context_every_step = bool(context_every_step)
+        self.is_lstm = cell == "lstm"
+        self.embed = nn.Embedding(self.vocab_size + 2, int(embed_dim))
+        width = int(embed_dim) + (self.context_dim if self.context_every_step else 0)
+        self.rnn = _cell(cell)(width, self.hidden, self.layers, batch_first=True)
+        self.init_state = nn.Linear(self.context_dim, self.layers * self.hidden)
+        self.out = nn.Linear(self.hidden, self.vocab_size)
+
+    def forward(self, context: Tensor, inputs: Tensor) -> Tensor:
+        n, length = inputs.shape
+        h0 = torch.tanh(self.init_state(context)).view(n, self.layers, self.hidden).transpose(0, 1).contiguous()
+        state = (h0, torch.zeros_like(h0)) if self.is_lstm else h0  # (layers, N, H)
+        embedded = self.embed(inputs)  # (N, T, E)
+        if self.context_every_step:
+            embedded = torch.cat([embedded, context[:, None, :].expand(n, length, self.context_dim)], -1)
+        output, _ = self.rnn(embedded, state)  # (N, T, H)
+        return self.out(output)  # (N, T, V)
+
+
+@register("sequence_decoder", "transformer")
+class CausalTransformerDecoder(AutoregressiveNetwork):
+    """A small causal Transformer: the context enters as an extra first position that every
+    token attends to; learned position embeddings up to ``max_length``.
+
+    Args:
+        vocab_size: number of token ids it predicts.
+        context_dim: width of the context vector.
+        max_length: longest sequence.
+        d_model: model width.
+        heads: attention heads.
+        layers: Transformer layers.
+        dropout: dropout inside the layers.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_dim: int,
+        max_length: int = 64,
+        d_model: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.vocab_size, self.context_dim, self.max_length = int(vocab_size), int(context_dim), int(max_length)
+        self.embed = nn.Embedding(self.vocab_size + 2, int(d_model))
+        self.position = nn.Embedding(self.max_length + 1, int(d_model))
+        self.project_context = nn.Linear(self.context_dim, int(d_model))
+        layer = nn.TransformerEncoderLayer(
+            int(d_model), int(heads), 4 * int(d_model), dropout, batch_first=True, norm_first=True
+        )
+        self.body = nn.TransformerEncoder(layer, int(layers), enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(int(d_model))
+        self.out = nn.Linear(int(d_model), self.vocab_size)
+
+    def forward(self, context: Tensor, inputs: Tensor) -> Tensor:
+        n, length = inputs.shape
+        if length > self.max_length:
+            raise ValueError(f"sequence of length {length} exceeds this decoder's max_length {self.max_length}")
+        h = torch.cat([self.project_context(context)[:, None, :], self.embed(inputs)], 1)  # (N, T+1, d)
+        h = h + self.position(torch.arange(length + 1, device=inputs.device))
+        mask = nn.Transformer.generate_square_subsequent_mask(length + 1, device=inputs.device)
+        h = self.norm(self.body(h, mask=mask, is_causal=True))
+        return self.out(h[:, 1:])  # (N, T, V): position t+1 has seen the context and inputs 0..t
