@@ -2,6 +2,7 @@
 
 from vaekit.models.builders import build_vae
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
+from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
 from vaekit.models.output import VAEOutput
 from vaekit.models.sequence_vae import build_sequence_vae
 from vaekit.models.vae import VAE
@@ -12,10 +13,13 @@ __all__ = [
     "AttributeConditioner",
     "Conditioner",
     "Discriminator",
+    "HierarchicalOutput",
+    "HierarchicalVAE",
     "LabelConditioner",
     "VAE",
     "VAEGAN",
     "VAEOutput",
+    "build_hierarchical",
     "build_sequence_vae",
     "build_vae",
     "build_vaegan",

@@ -1,0 +1,147 @@
+"""Residual cells of NVAE-style hierarchical VAEs (Vahdat & Kautz 2020), sized by arguments.
+
+Encoder (bottom-up) cells are ``x + s * SE(conv3x3(swish(bn(conv3x3(swish(bn(x)))))))``;
+generative (top-down) cells replace the dense 3x3 convolutions by an inverted bottleneck
+with a depthwise convolution: ``x + s * SE(bn(conv1x1(swish(bn(dw_conv(swish(bn(conv1x1(bn(x))))))))))``.
+The small residual scale ``s`` keeps a deep stack close to the identity at initialization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gating (Hu et al. 2018): x * sigmoid(W2 relu(W1 mean_hw(x))).
+
+    Args:
+        channels: number of channels of the input.
+        reduction: ratio between the channels and the hidden width of the gate (at least 4 wide).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gate(x)  # (B, C, H, W) * (B, C, 1, 1)
+
+
+class EncoderCell(nn.Module):
+    """Bottom-up residual cell: BN-Swish-Conv3x3, twice, then squeeze-and-excitation.
+
+    Args:
+        channels: input and output channels.
+        squeeze_excitation: add the SE gate.
+        residual_scale: factor of the residual branch.
+    """
+
+    def __init__(self, channels: int, squeeze_excitation: bool = True, residual_scale: float = 0.1):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.BatchNorm2d(channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        ]
+        if squeeze_excitation:
+            layers.append(SqueezeExcitation(channels))
+        self.body = nn.Sequential(*layers)
+        self.residual_scale = float(residual_scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.residual_scale * self.body(x)
+
+
+class GenerativeCell(nn.Module):
+    """Top-down residual cell: an inverted bottleneck around a depthwise convolution.
+
+    Args:
+        channels: input and output channels.
+        expansion: width factor of the bottleneck.
+        kernel_size: size of the depthwise kernel (odd).
+        squeeze_excitation: add the SE gate.
+        residual_scale: factor of the residual branch.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        expansion: int = 3,
+        kernel_size: int = 5,
+        squeeze_excitation: bool = True,
+        residual_scale: float = 0.1,
+    ):
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"the depthwise kernel size must be odd, got {kernel_size}")
+        wide = channels * int(expansion)
+        layers: list[nn.Module] = [
+            nn.BatchNorm2d(channels),
+            nn.Conv2d(channels, wide, 1),
+            nn.BatchNorm2d(wide),
+            nn.SiLU(),
+            nn.Conv2d(wide, wide, kernel_size, padding=kernel_size // 2, groups=wide),  # depthwise
+            nn.BatchNorm2d(wide),
+            nn.SiLU(),
+            nn.Conv2d(wide, channels, 1),
+            nn.BatchNorm2d(channels),
+        ]
+        if squeeze_excitation:
+            layers.append(SqueezeExcitation(channels))
+        self.body = nn.Sequential(*layers)
+        self.residual_scale = float(residual_scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.residual_scale * self.body(x)
+
+
+class DownsampleCell(nn.Module):
+    """BN-Swish-Conv3x3 with stride 2: (B, C_in, H, W) -> (B, C_out, ceil(H/2), ceil(W/2))."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(in_channels), nn.SiLU(), nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class UpsampleCell(nn.Module):
+    """Nearest-neighbour upsampling to an exact ``size`` (so odd sizes such as 7 -> 14 -> 28 or 4 -> 7
+    mirror the downsampling), then BN-Swish-Conv3x3.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        size: (height, width) of the output.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, size: Sequence[int]):
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(in_channels), nn.SiLU(), nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(F.interpolate(x, size=self.size, mode="nearest"))
+
+
+def downsampled_size(size: Sequence[int]) -> tuple[int, int]:
+    """The spatial size after a :class:`DownsampleCell`: ceil of half of each side."""
+    return ((int(size[0]) + 1) // 2, (int(size[1]) + 1) // 2)

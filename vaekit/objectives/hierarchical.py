@@ -1,0 +1,254 @@
+"""The ELBO of hierarchical VAEs with NVAE's stabilizers: KL warm-up, KL balancing across groups,
+spectral regularization, and skipping of updates with outlier gradient norms.
+
+The objective works with any model whose output carries ``group_sizes`` (a
+:class:`~vaekit.models.hierarchical.HierarchicalOutput`); a plain VAE counts as one group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.distributions.kl import kl_terms
+from vaekit.objectives.elbo import LossOutput
+from vaekit.objectives.objective import Objective, split_batch
+from vaekit.objectives.schedules import Schedule, as_schedule
+from vaekit.registry import register
+
+
+def kl_per_group(kl_per_dim: Tensor, group_sizes: Sequence[int]) -> Tensor:
+    """Sum the KL of each group's dimensions: (..., D) -> (..., L)."""
+    return torch.stack([part.sum(-1) for part in kl_per_dim.split(list(group_sizes), -1)], -1)
+
+
+def kl_balance_coefficients(kl_groups: Tensor, group_sizes: Sequence[int], floor: float = 0.01) -> Tensor:
+    """NVAE's KL balancing weights (Vahdat & Kautz 2020, appendix A): gamma_l proportional to the
+    batch-mean KL of group l per share of the latent dimensions it holds, normalized to mean 1.
+
+    Groups that carry much information per dimension are pushed harder, so that during warm-up no
+    group is switched off merely because others took the information first.
+
+    Args:
+        kl_groups: (N, L) KL of each group per example.
+        group_sizes: dimensions of each group.
+        floor: added to each group's mean KL so empty groups keep a small weight.
+
+    Returns:
+        (L,) weights without gradient, mean 1.
+    """
+    mean_kl = kl_groups.detach().abs().mean(0) + floor  # (L,)
+    sizes = torch.tensor([float(s) for s in group_sizes], device=kl_groups.device, dtype=kl_groups.dtype)
+    gamma = mean_kl / (sizes / sizes.sum())  # (L,)
+    return gamma / gamma.mean()
+
+
+def spectral_weights(model: nn.Module) -> list[tuple[str, Tensor]]:
+    """The weights that spectral regularization acts on: every convolution and linear layer's."""
+    return [
+        (f"{name}.weight", module.weight)
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and module.weight.requires_grad
+    ]
+
+
+class SpectralPenalty:
+    """Sum of the largest singular values of a model's weight matrices (a conv kernel is the
+    matrix (out, in * k * k)), estimated by power iteration with vectors kept from step to step
+    (Miyato et al. 2018), as NVAE's spectral regularization.
+
+    Matrices of one shape are handled as one batch. The estimate sigma = u^T W v is
+    differentiable in W (with u, v fixed), so adding ``weight * penalty`` to a loss lowers the
+    largest singular values.
+
+    Args:
+        iterations: power iterations per call.
+        initial_iterations: power iterations the first time a matrix is seen.
+        seed: seed of the initial vectors.
+    """
+
+    def __init__(self, iterations: int = 1, initial_iterations: int = 10, seed: int = 0):
+        self.iterations = int(iterations)
+        self.initial_iterations = int(initial_iterations)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.vectors: dict[tuple[tuple[str, ...], tuple[int, int]], tuple[Tensor, Tensor]] = {}
+
+    def singular_values(self, model: nn.Module) -> Tensor:
+        """Estimates of the largest singular value of every weight matrix of ``model``, in the order
+        of :func:`spectral_weights`: (M,)."""
+        by_shape: dict[tuple[int, int], list[tuple[int, str, Tensor]]] = {}
+        weights = spectral_weights(model)
+        for index, (name, weight) in enumerate(weights):
+            matrix = weight.reshape(weight.shape[0], -1)
+            by_shape.setdefault(tuple(matrix.shape), []).append((index, name, matrix))
+        if not weights:
+            return torch.zeros(0)
+        order, sigmas = [], []
+        for shape, items in by_shape.items():
+            key = (tuple(name for _, name, _ in items), shape)
+            w = torch.stack([m for _, _, m in items])  # (n, out, in)
+            with torch.no_grad():
+                if key in self.vectors:
+                    u, v = self.vectors[key]
+                    steps = self.iterations
+                else:
+                    u = torch.randn(w.shape[0], shape[0], generator=self.generator)
+                    v = torch.randn(w.shape[0], shape[1], generator=self.generator)
+                    steps = max(self.iterations, self.initial_iterations)
+                u, v = u.to(w), v.to(w)
+                for _ in range(steps):
+                    v = nn.functional.normalize(torch.einsum("nij,ni->nj", w, u), dim=1, eps=1e-6)  # (n, in)
+                    u = nn.functional.normalize(torch.einsum("nij,nj->ni", w, v), dim=1, eps=1e-6)  # (n, out)
+                self.vectors[key] = (u, v)
+            sigmas.append(torch.einsum("ni,nij,nj->n", u, w, v))  # (n,)
+            order += [index for index, _, _ in items]
+        result = torch.cat(sigmas)
+        return result[torch.argsort(torch.tensor(order, device=result.device))]
+
+    def __call__(self, model: nn.Module) -> Tensor:
+        """The penalty: the sum of the estimated largest singular values (a scalar with gradient)."""
+        return self.singular_values(model).sum()
+
+
+class GradientSkipper:
+    """Skips optimizer updates whose total gradient norm is above ``max_norm`` or not finite
+    (the update skipping of Child 2021, VDVAE), inside an unchanged training loop.
+
+    :meth:`watch` is given the loss before the loop calls ``backward``; when that backward pass
+    has finished (all gradients accumulated), the total norm of the model's gradients is
+    computed and, for an outlier, every gradient is set to None: optimizers such as Adam then
+    leave those parameters and their moment estimates untouched at the following ``step``.
+
+    Attributes:
+        skipped: number of updates skipped so far.
+        last_skipped: whether the latest backward pass was skipped.
+        last_norm: the latest total gradient norm.
+    """
+
+    def __init__(self, max_norm: float):
+        if max_norm <= 0:
+            raise ValueError(f"the gradient-norm threshold must be positive, got {max_norm}")
+        self.max_norm = float(max_norm)
+        self.skipped = 0
+        self.last_skipped = False
+        self.last_norm = 0.0
+
+    def watch(self, model: nn.Module, loss: Tensor) -> None:
+        """Arrange for the gradients of ``model`` to be checked when ``loss.backward()`` completes."""
+        if not loss.requires_grad:
+            return
+        parameters = [p for p in model.parameters() if p.requires_grad]
+
+        def at_backward_start(grad: Tensor) -> Tensor:
+            # The engine runs queued callbacks once the whole backward pass (accumulation included) is done.
+            torch.autograd.Variable._execution_engine.queue_callback(lambda: self.check(parameters))
+            return grad
+
+        loss.register_hook(at_backward_start)
+
+    def check(self, parameters: Sequence[Tensor]) -> bool:
+        """Check the gradients of ``parameters`` now; clear them all if their norm is an outlier."""
+        grads = [p.grad for p in parameters if p.grad is not None]
+        norm = (
+            float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads else 0.0
+        )
+        self.last_norm = norm
+        self.last_skipped = not math.isfinite(norm) or norm > self.max_norm
+        if self.last_skipped:
+            self.skipped += 1
+            for p in parameters:
+                p.grad = None
+        return self.last_skipped
+
+
+@register("objective", "hierarchical_elbo")
+class HierarchicalELBO(Objective):
+    """Negative ELBO of a hierarchical VAE, with warm-up, KL balancing and spectral regularization.
+
+    loss = E[-log p(x|z)] + beta * sum_l gamma_l KL_l + lambda * sum_W sigma_max(W)
+
+    where KL_l = E_q[KL(q(z_l|x, z_<l) || p(z_l|z_<l))] is analytic in z_l given the drawn upper
+    groups, gamma_l are the KL-balancing weights while ``beta < 1`` (all 1 afterwards, so the
+    bound is the true ELBO), and sigma_max are the largest singular values of the model's
+    convolution and linear weights.
+
+    Args:
+        beta: KL weight: a number or a schedule config; the KL warm-up is
+            ``{"type": "linear", "start": 0.0001, "end": 1.0, "steps": N}``.
+        kl_balance: use KL balancing while ``beta < 1``.
+        spectral_weight: lambda (a number or a schedule config); 0 turns the penalty off.
+        power_iterations: power iterations per step for the spectral estimates.
+        skip_gradient_norm: skip updates whose gradient norm exceeds this (None: never skip).
+        active_threshold: a latent dimension counts as active in a batch if the variance of its
+            posterior mean over the batch exceeds this (Burda et al. 2015).
+        samples: draws of the latents per example.
+
+    Logged terms: ``loss``, ``reconstruction``, ``kl``, ``elbo``, ``beta``, ``kl_group_<l>`` (top
+    group 0), ``active_units`` (batch estimate), ``spectral`` (sum of singular values, when
+    penalized), ``skipped`` (1 if the previous update was skipped, when skipping is on).
+    """
+
+    def __init__(
+        self,
+        beta: float | dict | Schedule = 1.0,
+        kl_balance: bool = True,
+        spectral_weight: float | dict | Schedule = 0.0,
+        power_iterations: int = 1,
+        skip_gradient_norm: float | None = None,
+        active_threshold: float = 0.01,
+        samples: int = 1,
+    ):
+        self.beta = as_schedule(beta)
+        self.kl_balance = bool(kl_balance)
+        self.spectral_weight = as_schedule(spectral_weight)
+        self.spectral = SpectralPenalty(iterations=power_iterations)
+        self.skipper = None if skip_gradient_norm is None else GradientSkipper(skip_gradient_norm)
+        self.active_threshold = float(active_threshold)
+        self.samples = int(samples)
+
+    def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
+        x, y = split_batch(batch)
+        out = model(x, y, n_samples=self.samples, check=False)
+        sizes = tuple(getattr(out, "group_sizes", ()) or (out.z.shape[-1],))
+        reconstruction = -out.p_x.log_prob(x)  # (B,) or (S, B)
+        kl = kl_terms(out.q_z, out.p_z, out.z)
+        if kl.per_dim is None:
+            raise ValueError("the hierarchical ELBO needs diagonal Gaussian posteriors and priors")
+        per_dim = kl.per_dim.flatten(0, -2)  # (S*B, D)
+        kl_groups = kl_per_group(per_dim, sizes)  # (S*B, L)
+        rec_mean, kl_mean = reconstruction.mean(), kl_groups.sum(-1).mean()
+        beta = float(self.beta(step))
+        if self.kl_balance and beta < 1.0 and len(sizes) > 1:
+            gamma = kl_balance_coefficients(kl_groups, sizes)  # (L,)
+            kl_penalty = (kl_groups * gamma).sum(-1).mean()
+        else:
+            kl_penalty = kl_mean
+        loss = rec_mean + beta * kl_penalty
+        terms = {
+            "reconstruction": rec_mean.detach(),
+            "kl": kl_mean.detach(),
+            "elbo": -(rec_mean + kl_mean).detach(),
+            "beta": rec_mean.new_tensor(beta),
+        }
+        group_means = kl_groups.detach().mean(0)  # (L,)
+        for index, value in enumerate(group_means):
+            terms[f"kl_group_{index}"] = value
+        means = out.q_z.mean.detach().flatten(0, -2)  # (S*B, D)
+        if means.shape[0] > 1:
+            terms["active_units"] = (means.var(0) > self.active_threshold).sum().to(rec_mean.dtype)
+        weight = 0.0 if self.spectral_weight is None else float(self.spectral_weight(step))
+        if weight > 0:
+            spectral = self.spectral(model)
+            loss = loss + weight * spectral
+            terms["spectral"] = spectral.detach()
+        if self.skipper is not None:
+            terms["skipped"] = rec_mean.new_tensor(float(self.skipper.last_skipped))
+            if torch.is_grad_enabled():
+                self.skipper.watch(model, loss)
+        terms["loss"] = loss.detach()
+        vectors = {"kl_per_dim": per_dim.detach().mean(0), "kl_per_group": group_means}
+        return LossOutput(loss, terms, vectors)
