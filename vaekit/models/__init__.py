@@ -1,12 +1,14 @@
 """Models composed from parts."""
 
 from vaekit.models.builders import build_vae
+from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
 from vaekit.models.output import VAEOutput
 from vaekit.models.sequence_vae import build_sequence_vae
 from vaekit.models.vae import VAE
 from vaekit.models.vaegan import VAEGAN, Discriminator, build_vaegan
+from vaekit.models.vqvae import VQVAE, build_vqvae
 from vaekit.models.wae import build_wae
 
 __all__ = [
@@ -16,12 +18,15 @@ __all__ = [
     "HierarchicalOutput",
     "HierarchicalVAE",
     "LabelConditioner",
+    "TransformerCodePrior",
     "VAE",
     "VAEGAN",
     "VAEOutput",
+    "VQVAE",
     "build_hierarchical",
     "build_sequence_vae",
     "build_vae",
     "build_vaegan",
+    "build_vqvae",
     "build_wae",
 ]

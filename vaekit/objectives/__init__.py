@@ -6,9 +6,11 @@ from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
 from vaekit.objectives.schedules import CapacityIncrease, Constant, Cyclical, LinearWarmup, Schedule, as_schedule
 from vaekit.objectives.vaegan import VAEGANObjective
+from vaekit.objectives.vq import CodePriorObjective, VQObjective
 
 __all__ = [
     "CapacityIncrease",
+    "CodePriorObjective",
     "Constant",
     "Cyclical",
     "ELBOObjective",
@@ -21,6 +23,7 @@ __all__ = [
     "Schedule",
     "SpectralPenalty",
     "VAEGANObjective",
+    "VQObjective",
     "WAEObjective",
     "as_schedule",
     "elbo",
