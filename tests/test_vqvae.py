@@ -181,7 +181,7 @@ def test_bound_with_the_uniform_prior_is_reconstruction_plus_l_log_k(trained) ->
 
 def test_prior_training_and_save_load_round_trip(trained, tmp_path) -> None:
     model, x, y = trained
-    with pytest.raises(MissingPriorError, match="train-prior"):
+    with pytest.raises(MissingPriorError, match="vaekit train-prior RUN"):
         model.sample(2)
     codes = model.encode_indices(x)
     torch.manual_seed(0)
@@ -241,6 +241,6 @@ def test_train_prior_command_on_a_run(tmp_path) -> None:
     model = vaekit.load(run / "model")
     assert model.prior is not None and model.prior.n_classes == 10
     assert model.sample(2, y=torch.tensor([0, 1])).shape == (2, 1, 8, 8)
-    assert (run / "prior" / "metrics.jsonl").is_file()
+    assert (run / "prior" / "metrics.jsonl").is_file() and (run / "samples.png").is_file()
     bad = CliRunner().invoke(app, ["train-prior", str(tmp_path / "nothing")])
-    assert bad.exit_code == 1 and "no such run" in bad.output
+    assert bad.exit_code == 2 and "no such run" in bad.output

@@ -61,6 +61,8 @@ def train_prior(
     conditional: bool | None = None,
     seed: int = 0,
     device: str = "cpu",
+    plots: bool = True,
+    temperature: float = 1.0,
     log: Any = print,
 ) -> dict[str, Any]:
     """Train a prior over the codes of the VQ-VAE in run folder ``run`` and save the model with it.
@@ -71,6 +73,8 @@ def train_prior(
         width, layers, heads, dropout: size of the Transformer prior.
         conditional: condition the prior on class labels (None: when the data has labels).
         device: where to encode and train.
+        plots: draw ``RUN/samples.png`` (through the new prior) and ``RUN/reconstructions.png``.
+        temperature: temperature of the drawn samples.
         log: a function taking one line of progress text.
 
     Returns:
@@ -146,6 +150,14 @@ def train_prior(
         "uniform_prior_nats": uniform["prior_nats"],
     }
     write_json(run / PRIOR_METRICS, metrics)
+    if plots:
+        from vaekit.figures import draw_reconstructions, draw_samples
+        from vaekit.runs import FIGURE_FILES
+
+        written = draw_samples(full, prep, run / FIGURE_FILES["samples"], temperature=temperature, seed=seed)
+        recon_x = inputs[evaluated][:32]
+        written += draw_reconstructions(full, prep, recon_x, None, run / FIGURE_FILES["reconstructions"])
+        log("wrote " + ", ".join(str(path) for path in written if path.suffix == ".png"))
     log(
         f"{evaluated} bound: {metrics['bits_per_dim']:.4f} bits/dim with the learned prior "
         f"({metrics['bits_per_dim_uniform_prior']:.4f} with the uniform prior)"
@@ -159,8 +171,10 @@ def _count(module: torch.nn.Module) -> int:
 
 def register(app: typer.Typer) -> None:
     """Add the ``train-prior`` command to the ``vaekit`` application."""
+    from vaekit.cli import clean_errors
 
     @app.command("train-prior")
+    @clean_errors
     def train_prior_command(
         run: Annotated[Path, typer.Argument(help="a run folder whose model is a vqvae")],
         epochs: Annotated[int, typer.Option(help="passes over the training codes")] = 30,
@@ -176,6 +190,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         seed: Annotated[int, typer.Option(help="seed of initialization and batches")] = 0,
         device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+        plots: Annotated[bool, typer.Option(help="draw samples.png and reconstructions.png into the run")] = True,
+        temperature: Annotated[float, typer.Option(help="temperature of the drawn samples")] = 1.0,
     ) -> None:
         """Train an autoregressive prior over the codes of a trained VQ-VAE run, so `vaekit sample RUN` works."""
         try:

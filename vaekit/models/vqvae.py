@@ -30,7 +30,7 @@ from vaekit.nn.quantizer import QuantizerOutput, VectorQuantizer
 from vaekit.registry import build, register, register_builder
 
 
-class MissingPriorError(RuntimeError):
+class MissingPriorError(ValueError):
     """A VQ-VAE was asked to generate before its prior over codes was trained."""
 
 
