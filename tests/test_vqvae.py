@@ -243,4 +243,4 @@ def test_train_prior_command_on_a_run(tmp_path) -> None:
     assert model.sample(2, y=torch.tensor([0, 1])).shape == (2, 1, 8, 8)
     assert (run / "prior" / "metrics.jsonl").is_file() and (run / "samples.png").is_file()
     bad = CliRunner().invoke(app, ["train-prior", str(tmp_path / "nothing")])
-    assert bad.exit_code == 2 and "no such run" in bad.output
+    assert bad.exit_code != 0 and "no such run" in bad.output
