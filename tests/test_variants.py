@@ -100,6 +100,17 @@ def test_free_bits_floor_removes_kl_gradient_below_it():
     assert any(not torch.allclose(a, b) for a, b in zip(charged_grads, plain_grads))
 
 
+def test_free_bits_with_a_monte_carlo_kl_floors_the_total_at_the_sum_of_floors():
+    torch.manual_seed(0)
+    model = vaekit.build_vae([6], latent_dim=3, hidden=(8,), prior="mixture")
+    x = torch.rand(16, 6).round()
+    result = ELBOObjective(free_bits=20.0)(model, (x, None), 0)  # the mixture KL has no per-dimension form
+    assert float(result.terms["kl"]) < 60.0
+    torch.testing.assert_close(result.loss, result.terms["reconstruction"] + 3 * 20.0)
+    total = ELBOObjective(free_bits=20.0, free_bits_groups=1)(model, (x, None), 0)
+    torch.testing.assert_close(total.loss, total.terms["reconstruction"] + 20.0)
+
+
 def test_free_bits_keeps_kl_above_floor_in_training(digits):
     _, plain = _train({"type": "vae", **SMALL}, ELBOObjective(beta=20.0), digits[0])
     _, floored = _train({"type": "vae", **SMALL}, ELBOObjective(beta=20.0, free_bits=1.0), digits[0])

@@ -84,7 +84,9 @@ def elbo(
         if kl.per_dim is None:
             if free_bits_groups not in (None, 1):
                 raise ValueError("free bits per dimension need a KL that factorizes (a Gaussian prior)")
-            penalty = beta * kl_mean.clamp_min(free_bits)
+            # Only the total is known: charge it at least the sum of the per-dimension floors.
+            floor = free_bits if free_bits_groups == 1 else free_bits * output.z.shape[-1]
+            penalty = beta * kl_mean.clamp_min(floor)
         else:
             per_dim = kl.per_dim if kl.per_dim.dim() == 2 else kl.per_dim.flatten(0, -2)
             penalty = beta * free_bits_kl(per_dim, free_bits, free_bits_groups)
