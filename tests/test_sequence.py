@@ -10,6 +10,7 @@ import torch
 import vaekit
 from vaekit.distributions import AutoregressiveLikelihood
 from vaekit.nn import CausalTransformerDecoder, RecurrentEncoder, RecurrentTokenDecoder
+from vaekit.nn.sequence import sequence_lengths
 from vaekit.objectives import ELBOObjective
 from vaekit.registry import build
 from vaekit.train import fit
@@ -97,6 +98,10 @@ def test_encoder_stops_at_padding():
     c = torch.tensor([[1, 2, 3, 0, 0], [4, 4, 4, 4, 4]])  # real tokens where the padding was
     assert not torch.allclose(encoder(a)[0], encoder(c)[0])
     torch.testing.assert_close(encoder(a)[1], encoder(c)[1])
+    # A row without padding is read to its end.
+    d = torch.tensor([[1, 2, 3, PAD, PAD], [4, 4, 4, 4, 0]])
+    assert not torch.allclose(encoder(a)[1], encoder(d)[1])
+    assert sequence_lengths(d, PAD).tolist() == [3, 5]
 
 
 def test_greedy_mean_and_samples_are_valid_sequences():

@@ -32,9 +32,9 @@ def sequence_lengths(tokens: Tensor, pad_index: int | None) -> Tensor:
     """Number of tokens before the first ``pad_index`` in each row of (B, T): (B,)."""
     if pad_index is None:
         return torch.full(tokens.shape[:1], tokens.shape[1], dtype=torch.long, device=tokens.device)
-    is_pad = tokens == pad_index
-    first = torch.where(is_pad.any(1), is_pad.float().argmax(1), torch.full_like(is_pad[:, 0], tokens.shape[1]).long())
-    return first.long()
+    is_pad = tokens == pad_index  # (B, T)
+    first_pad = is_pad.long().argmax(1)  # 0 when there is no padding at all
+    return torch.where(is_pad.any(1), first_pad, torch.full_like(first_pad, tokens.shape[1]))
 
 
 @register("encoder", "recurrent")
