@@ -296,6 +296,13 @@ def fit(
         "grad_clip": None if grad_clip is None else float(grad_clip), "n_train": int(x.shape[0]),
     }  # fmt: skip
     target = resolve_device(device)
+    for name, t in (("transform", transform), ("val_transform", val_transform)):
+        gen = _generator(t)
+        if gen is not None and gen.device.type != target.type:
+            raise ValueError(
+                f"the {name}'s random generator is on {gen.device.type} but training runs on {target}: "
+                f"create it with torch.Generator(device={str(target)!r})"
+            )
     context = DistributedContext.start(target)
     settings["world_size"] = context.world_size
     first = next(iter(model.parameters()), None)
@@ -539,9 +546,9 @@ def _save(
         "optimizers": optimizer_documents,
     }
     checkpoints = run_path / "checkpoints"
-    write_checkpoint(checkpoints / "last", model, document, tensors)
-    if improved:
+    if improved:  # best first: a crash between the two writes leaves a last checkpoint that predates it
         write_checkpoint(checkpoints / "best", model, document, tensors)
+    write_checkpoint(checkpoints / "last", model, document, tensors)
 
 
 def _resume(
