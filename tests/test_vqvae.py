@@ -146,6 +146,9 @@ def test_prior_is_causal() -> None:
         if i + 1 < 4:
             assert not torch.allclose(logits[:, i + 1 :], base[:, i + 1 :], atol=1e-5)
     assert not torch.allclose(prior.logits(codes, torch.tensor([1, 1]))[:, 0, 0], base[:, 0])  # labels matter
+    # Sampling computes only the prefix up to the position it draws: the same logits.
+    prefix = prior._prefix_logits(codes.flatten(1), y, 3)
+    assert torch.allclose(prefix, base[:, :3], atol=1e-5)
     # log_prob is the sum of the per-position log-softmax entries of the codes.
     manual = torch.log_softmax(base, -1).gather(-1, codes.flatten(1).unsqueeze(-1)).squeeze(-1).sum(1)
     assert torch.allclose(prior.log_prob(codes, y), manual, atol=1e-5)

@@ -127,12 +127,18 @@ class TransformerCodePrior(Part):
         start token at i = 0), so output i sees only codes before i.
         """
         b = codes.shape[0]
-        flat = codes.reshape(b, -1)  # (B, L)
-        start = self.start(self._start_labels(b, y, codes.device))[:, None]  # (B, 1, W)
-        h = torch.cat([start, self.token(flat[:, :-1])], 1) + self.position  # (B, L, W)
+        start = self._start_labels(b, y, codes.device)
+        return self._prefix_logits(codes.reshape(b, -1), start, self.length).view(b, *self.grid, self.num_codes)
+
+    def _prefix_logits(self, flat: Tensor, start: Tensor, n: int) -> Tensor:
+        """Logits (B, n, K) of the first n positions from raster-ordered codes ``flat`` (B, >= n - 1)."""
+        h = self.start(start)[:, None]  # (B, 1, W)
+        if n > 1:
+            h = torch.cat([h, self.token(flat[:, : n - 1])], 1)  # (B, n, W)
+        h = h + self.position[:n]
         for block in self.blocks:
             h = block(h)
-        return self.head(self.norm(h)).view(b, *self.grid, self.num_codes)  # (B, h, w, K)
+        return self.head(self.norm(h))  # (B, n, K)
 
     def log_prob(self, codes: Tensor, y: Tensor | None = None) -> Tensor:
         """log p(codes | y) summed over the grid: (B,) nats."""
@@ -145,9 +151,10 @@ class TransformerCodePrior(Part):
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         device = self.head.weight.device
+        start = self._start_labels(n, y, device)
         codes = torch.zeros(n, self.length, dtype=torch.long, device=device)
         for i in range(self.length):
-            # Positions > i are still zeros; causality makes their values irrelevant to position i.
-            logits = self.logits(codes.view(n, *self.grid), y).view(n, self.length, -1)[:, i]  # (n, K)
+            # Causality: position i depends only on the codes before it, so only the prefix is computed.
+            logits = self._prefix_logits(codes, start, i + 1)[:, i]  # (n, K)
             codes[:, i] = torch.multinomial(torch.softmax(logits / temperature, -1), 1).squeeze(1)
         return codes.view(n, *self.grid)

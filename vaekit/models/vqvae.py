@@ -126,8 +126,9 @@ class VQVAE(nn.Module):
         self.decoder = decoder
         self.likelihood = likelihood
         self.prior = prior
+        device = next(encoder.parameters()).device
         with torch.no_grad():
-            probe = encoder(torch.zeros(1, *self.data_shape))  # (1, D, h, w)
+            probe = encoder(torch.zeros(1, *self.data_shape, device=device))  # (1, D, h, w)
         if probe.dim() != 4 or probe.shape[1] != quantizer.code_dim:
             raise ValueError(
                 f"the encoder must output a grid (batch, {quantizer.code_dim}, h, w); got {tuple(probe.shape)}"
