@@ -158,9 +158,9 @@ def test_prior_is_causal() -> None:
 @pytest.fixture(scope="module")
 def trained() -> tuple[VQVAE, torch.Tensor, torch.Tensor]:
     data = load_digits()
-    x, y = data.train.x[:400], data.train.y[:400]
+    x, y = data.train.x[:300], data.train.y[:300]
     model = small_model()
-    history = fit(model, VQObjective(), x, epochs=4, batch_size=50, transform=ToUnit(17), progress=False)
+    history = fit(model, VQObjective(), x, epochs=3, batch_size=50, transform=ToUnit(17), progress=False)
     losses = [row["loss"] for row in history.train]
     assert losses[-1] < losses[0]
     for row in history.train:
