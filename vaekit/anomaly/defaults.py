@@ -1,0 +1,64 @@
+"""Default model size, likelihood and training length, chosen from the data's kind, shape and size.
+
+These are the settings ``VAEDetector().fit(X)`` uses when no argument is given; they were
+chosen with ``benchmarks/anomaly.py`` (see benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from vaekit.anomaly.preprocessing import TABULAR
+
+
+@dataclass
+class TrainingPlan:
+    """Everything needed to build and train the detector's VAE.
+
+    Attributes:
+        model: arguments of :func:`vaekit.build_vae` (without the data shape).
+        epochs: passes over the training data.
+        batch_size: examples per gradient step.
+        score: the default anomaly score for this kind of data.
+    """
+
+    model: dict[str, Any]
+    epochs: int
+    batch_size: int
+    score: str
+
+
+def _epochs_for_steps(n: int, batch_size: int, steps: int, lo: int, hi: int) -> int:
+    """Enough epochs for about ``steps`` gradient steps, within [lo, hi]."""
+    per_epoch = max(1, math.ceil(n / batch_size))
+    return int(min(hi, max(lo, round(steps / per_epoch))))
+
+
+def default_plan(kind: str, data_shape: list[int], n: int) -> TrainingPlan:
+    """The default plan for ``n`` examples of ``data_shape`` (model input layout).
+
+    Tables (standardized): a two-layer MLP about four times as wide as the data, a latent space
+    of about a third of the features, a Gaussian likelihood whose variance the decoder predicts per
+    feature, about 300 gradient steps, and the importance-sampled NLL as the score. Images in
+    [0, 1]: an MLP 512-256 with 16 latents, a Bernoulli likelihood over grey levels, and about
+    1,000 steps.
+    """
+    d = math.prod(data_shape)
+    if kind == TABULAR:
+        width = int(min(256, max(32, 4 * d)))
+        latent = int(min(32, max(2, round(d / 3))))
+        batch_size = int(min(128, max(16, n // 8)))
+        # A variance per feature and example (from the decoder) let the NLL weigh each feature's
+        # error by how predictable it is: it beat one shared variance on every table benchmarked.
+        model = {
+            "latent_dim": latent,
+            "hidden": [width, width],
+            "likelihood": {"type": "gaussian", "variance": "decoder"},
+        }
+        # Few steps: tables are small, and longer training overfits the normal class (lower AUC).
+        return TrainingPlan(model, _epochs_for_steps(n, batch_size, 300, 5, 500), batch_size, "nll")
+    batch_size = 64
+    model = {"latent_dim": 16, "hidden": [512, 256], "likelihood": "bernoulli"}
+    return TrainingPlan(model, _epochs_for_steps(n, batch_size, 1000, 5, 200), batch_size, "elbo")

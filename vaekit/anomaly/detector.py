@@ -1,0 +1,278 @@
+"""A scikit-learn compatible anomaly detector built on a vaekit VAE."""
+
+# ruff: noqa: N803  (scikit-learn names the data argument X)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin
+
+from vaekit.anomaly.defaults import TrainingPlan, default_plan
+from vaekit.anomaly.explain import Explanation
+from vaekit.anomaly.preprocessing import IMAGE, Preprocessor
+from vaekit.anomaly.scores import SCORES, ScoreSettings, anomaly_scores, score_contributions
+from vaekit.io import ModelFileError, load, load_extra, save_model
+from vaekit.objectives import ELBOObjective
+from vaekit.registry import build_model
+from vaekit.train import fit as train_fit
+
+EXTRA_KEY = "anomaly_detector"
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The detector is used before ``fit`` (or ``load``)."""
+
+
+class VAEDetector(OutlierMixin, BaseEstimator):
+    """Unsupervised anomaly detection with a variational autoencoder.
+
+    ``fit`` trains a VAE on (mostly) normal data with the one training loop; an example's
+    anomaly score is how badly the model explains it (see :mod:`vaekit.anomaly.scores`).
+    Works on tables (arrays or DataFrames, ``(N, D)``; standardized internally) and on images
+    (``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)``; uint8 or floats). Every argument left at
+    ``None``/"auto" is chosen from the data (:func:`vaekit.anomaly.defaults.default_plan`).
+
+    Args:
+        score: "auto", "elbo" (negative ELBO), "nll" (importance-sampled negative
+            log-likelihood) or "reconstruction" (squared reconstruction error).
+        contamination: expected fraction of anomalies; the threshold flags this fraction of the
+            training data (or of the held-out part with ``validation_fraction``).
+        validation_fraction: hold out this fraction of the training data, unseen by training,
+            and set the threshold from its scores (an unbiased quantile).
+        latent_dim: latent dimensions (None: from the data).
+        hidden: MLP hidden widths (None: from the data).
+        likelihood: "auto", a likelihood name, or ``{"type": name, **arguments}``.
+        epochs: passes over the data (None: about a fixed number of gradient steps).
+        batch_size: examples per step (None: from the data size).
+        lr: Adam learning rate.
+        beta: weight of the KL term during training.
+        n_samples: posterior draws per example for the "elbo" score.
+        k: importance samples per example for the "nll" score.
+        seed: seed of the initialization, the training order and the scoring draws.
+
+    Attributes (after ``fit``):
+        model_: the trained VAE.
+        preprocessor_: the fitted :class:`Preprocessor`.
+        score_: the score in use.
+        threshold_: scores above it are predicted anomalous.
+        decision_scores_: scores of the training data.
+        history_: the training loop's per-epoch terms.
+    """
+
+    def __init__(
+        self,
+        score: str = "auto",
+        contamination: float = 0.1,
+        validation_fraction: float = 0.0,
+        latent_dim: int | None = None,
+        hidden: list[int] | tuple[int, ...] | None = None,
+        likelihood: str | dict[str, Any] = "auto",
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float = 1e-3,
+        beta: float = 1.0,
+        n_samples: int = 16,
+        k: int = 128,
+        seed: int = 0,
+    ):
+        self.score = score
+        self.contamination = contamination
+        self.validation_fraction = validation_fraction
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.likelihood = likelihood
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.beta = beta
+        self.n_samples = n_samples
+        self.k = k
+        self.seed = seed
+
+    # ------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        if self.score != "auto" and self.score not in SCORES:
+            raise ValueError(f"unknown score {self.score!r}; valid: {['auto', *SCORES]}")
+        if not 0.0 < self.contamination < 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5), got {self.contamination}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+
+    def _plan(self, kind: str, data_shape: list[int], n: int) -> TrainingPlan:
+        plan = default_plan(kind, data_shape, n)
+        if self.latent_dim is not None:
+            plan.model["latent_dim"] = int(self.latent_dim)
+        if self.hidden is not None:
+            plan.model["hidden"] = [int(h) for h in self.hidden]
+        if self.likelihood != "auto":
+            plan.model["likelihood"] = self.likelihood
+        if self.batch_size is not None:
+            plan.batch_size = int(self.batch_size)
+        if self.epochs is not None:
+            plan.epochs = int(self.epochs)
+        if self.score != "auto":
+            plan.score = self.score
+        return plan
+
+    def fit(self, X: Any, y: Any = None) -> VAEDetector:
+        """Train on ``X`` (mostly normal examples) and set the threshold; ``y`` is ignored.
+
+        Raises:
+            ValueError: bad parameters, NaN/infinite values, or data of an unsupported shape.
+        """
+        self._check_params()
+        prep = Preprocessor.fit(X)
+        data = torch.from_numpy(prep.transform(X))
+        train, held_out = data, None
+        if self.validation_fraction > 0:
+            order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.seed))
+            n_val = max(1, int(round(self.validation_fraction * len(data))))
+            if len(data) - n_val < 2:
+                raise ValueError(f"validation_fraction {self.validation_fraction} leaves too few training examples")
+            held_out, train = data[order[:n_val]], data[order[n_val:]]
+        plan = self._plan(prep.kind, prep.data_shape, len(train))
+        if prep.kind == IMAGE and _needs_unit_interval(plan.model["likelihood"]):
+            train = train.clamp(0, 1)
+        with torch.random.fork_rng(devices=[]):  # seeds the initialization and the reparameterization noise
+            torch.manual_seed(self.seed)
+            model = build_model({"type": "vae", **plan.model}, prep.data_shape)
+            history = train_fit(
+                model,
+                ELBOObjective(beta=self.beta),
+                train,
+                epochs=plan.epochs,
+                batch_size=plan.batch_size,
+                lr=self.lr,
+                seed=self.seed,
+                device="cpu",
+                progress=False,
+            )
+        self.model_ = model.eval()
+        self.preprocessor_ = prep
+        self.score_ = plan.score
+        self.history_ = history
+        self.n_features_in_ = int(np.prod(prep.raw_shape))
+        self.decision_scores_ = self._scores(data)
+        reference = self.decision_scores_ if held_out is None else self._scores(held_out)
+        self.threshold_ = float(np.quantile(reference, 1.0 - self.contamination))
+        return self
+
+    def calibrate(self, X: Any, quantile: float | None = None) -> VAEDetector:
+        """Set the threshold to a quantile of the scores of clean validation data ``X``.
+
+        Args:
+            X: normal examples not used for training.
+            quantile: the quantile (default ``1 - contamination``): about ``1 - quantile`` of
+                normal data will then be flagged.
+        """
+        q = 1.0 - self.contamination if quantile is None else float(quantile)
+        if not 0.0 < q < 1.0:
+            raise ValueError(f"quantile must be in (0, 1), got {q}")
+        self.threshold_ = float(np.quantile(self.decision_function(X), q))
+        return self
+
+    # ------------------------------------------------------------------ scoring
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this VAEDetector is not fitted yet: call fit(X) or VAEDetector.load(path) first")
+
+    def _settings(self, score: str | None = None) -> ScoreSettings:
+        return ScoreSettings(score=score or self.score_, n_samples=self.n_samples, k=self.k, seed=self.seed)
+
+    def _input(self, X: Any) -> torch.Tensor:
+        self._check_fitted()
+        data = torch.from_numpy(self.preprocessor_.transform(X))
+        if self.preprocessor_.kind == IMAGE and _needs_unit_interval(self._likelihood_spec()):
+            data = data.clamp(0, 1)  # values outside the training range: the nearest valid value
+        return data
+
+    def _likelihood_spec(self) -> Any:
+        return self.model_.likelihood.config()
+
+    def _scores(self, data: torch.Tensor, score: str | None = None) -> np.ndarray:
+        return anomaly_scores(self.model_, data, self._settings(score)).double().numpy()
+
+    def decision_function(self, X: Any, score: str | None = None) -> np.ndarray:
+        """Anomaly scores, shape (N,): higher = more anomalous.
+
+        Args:
+            X: examples shaped like the training data.
+            score: another score than the detector's own ("elbo", "nll", "reconstruction"), for
+                comparisons; the threshold only applies to the detector's own score.
+
+        Raises:
+            ValueError: a different number of features (or image size) than at fit time, or NaN input.
+        """
+        return self._scores(self._input(X), score)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Normality scores (scikit-learn's convention): higher = more normal; ``-decision_function``."""
+        return -self.decision_function(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for examples scored above the threshold (anomalies), 0 otherwise."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` and flag its anomalies (0/1)."""
+        self.fit(X)
+        return (self.decision_scores_ > self.threshold_).astype(np.int64)
+
+    def explain(self, X: Any) -> Explanation:
+        """Per-value contributions to each example's score (see :func:`score_contributions`)."""
+        data = self._input(X)
+        contributions, remainder = score_contributions(self.model_, data, self._settings())
+        scores = self._scores(data)
+        maps = self.preprocessor_.to_raw_layout(contributions.double().numpy())
+        prep = self.preprocessor_
+        return Explanation(scores, maps, remainder.double().numpy(), prep.columns, prep.kind)
+
+    # ---------------------------------------------------------------------- io
+    def save(self, directory: str | Path) -> Path:
+        """Save as a vaekit model folder (config.json + model.safetensors) with the preprocessing,
+        threshold and score in the JSON; :meth:`load` restores it."""
+        self._check_fitted()
+        extra = {
+            EXTRA_KEY: {
+                "params": _jsonable(self.get_params()),
+                "preprocessing": self.preprocessor_.to_dict(),
+                "score": self.score_,
+                "threshold": self.threshold_,
+            }
+        }
+        return save_model(self.model_, directory, extra=extra)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> VAEDetector:
+        """Load a detector saved by :meth:`save`.
+
+        Raises:
+            ModelFileError: the folder is not a saved vaekit anomaly detector.
+        """
+        extra = load_extra(directory).get(EXTRA_KEY)
+        if extra is None:
+            raise ModelFileError(f"{directory} holds a vaekit model but not an anomaly detector (no {EXTRA_KEY!r})")
+        detector = cls(**extra["params"])
+        detector.model_ = load(directory)
+        detector.preprocessor_ = Preprocessor.from_dict(extra["preprocessing"])
+        detector.score_ = extra["score"]
+        detector.threshold_ = float(extra["threshold"])
+        detector.n_features_in_ = int(np.prod(detector.preprocessor_.raw_shape))
+        return detector
+
+
+def _needs_unit_interval(likelihood: Any) -> bool:
+    name = likelihood if isinstance(likelihood, str) else likelihood.get("type")
+    return name in ("bernoulli", "categorical", "discretized_logistic")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value

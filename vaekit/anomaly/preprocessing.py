@@ -1,0 +1,180 @@
+"""Turning user data (arrays, DataFrames, images) into model input, and checking it at scoring time.
+
+A :class:`Preprocessor` is fitted on the training data and stored as plain JSON beside the
+model, so a saved detector applies exactly the same transformation when it is loaded again.
+
+- Tabular data ``(N, D)``: each column is standardized with the training mean and standard
+  deviation (constant columns get a scale of 1).
+- Images ``(N, H, W)``, ``(N, C, H, W)`` or channels-last ``(N, H, W, C)``: pixel values are
+  mapped to [0, 1] by a fixed ``offset``/``scale`` (uint8: divide by 255; floats already in
+  [0, 1]: unchanged; anything else: the training minimum and maximum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+TABULAR = "tabular"
+IMAGE = "image"
+_CHANNEL_SIZES = (1, 3, 4)
+
+
+def as_array(data: Any) -> tuple[np.ndarray, list[str] | None]:
+    """Return ``data`` as a numpy array plus its column names (for DataFrames).
+
+    Raises:
+        ValueError: a DataFrame with non-numeric columns, or data that is not array-like.
+    """
+    columns = None
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas (or similar) DataFrame
+        columns = [str(c) for c in data.columns]
+        dtypes = getattr(data, "dtypes", None)
+        if dtypes is not None:
+            bad = [c for c, t in zip(columns, dtypes) if not _is_numeric_dtype(t)]
+            if bad:
+                raise ValueError(
+                    f"columns {bad[:5]} are not numeric; encode categorical columns as numbers "
+                    "(e.g. one-hot) before fitting an anomaly detector"
+                )
+        data = data.to_numpy()
+    elif hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor
+        data = data.detach().cpu().numpy()
+    array = np.asarray(data)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"data must be numeric; got an array of dtype {array.dtype}")
+    return array, columns
+
+
+def _is_numeric_dtype(dtype: Any) -> bool:
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:  # pandas extension dtypes (strings, categories) are not numpy dtypes
+        return False
+    return bool(np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_))
+
+
+def infer_kind(array: np.ndarray) -> str:
+    """ "tabular" for (N, D) arrays, "image" for (N, H, W), (N, C, H, W) or (N, H, W, C) arrays."""
+    if array.ndim == 2:
+        return TABULAR
+    if array.ndim in (3, 4):
+        return IMAGE
+    raise ValueError(
+        f"data has shape {array.shape}; expected (samples, features) for tables or "
+        "(samples, height, width) / (samples, channels, height, width) for images"
+    )
+
+
+def _channels_last(array: np.ndarray) -> bool:
+    return array.ndim == 4 and array.shape[-1] in _CHANNEL_SIZES and array.shape[1] not in _CHANNEL_SIZES
+
+
+@dataclass
+class Preprocessor:
+    """The fitted map from raw data to model input; plain numbers only, so it is stored as JSON.
+
+    Attributes:
+        kind: "tabular" or "image".
+        raw_shape: shape of one raw example as given to ``fit`` (e.g. ``[28, 28]`` or ``[30]``).
+        data_shape: shape of one model input (``[D]`` or ``[C, H, W]``).
+        offset: subtracted from the raw values (per feature for tables, one number for images).
+        scale: the values are then divided by it.
+        channels_last: images were given as (N, H, W, C).
+        columns: feature names of a DataFrame, if one was given.
+    """
+
+    kind: str
+    raw_shape: list[int]
+    data_shape: list[int]
+    offset: list[float] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
+    channels_last: bool = False
+    columns: list[str] | None = None
+
+    @classmethod
+    def fit(cls, data: Any) -> Preprocessor:
+        """Fit the transformation to training data (raises ValueError on NaN or a bad shape)."""
+        array, columns = as_array(data)
+        kind = infer_kind(array)
+        if array.shape[0] < 2:
+            raise ValueError(f"need at least 2 training examples, got {array.shape[0]}")
+        _check_finite(array)
+        raw_shape = list(array.shape[1:])
+        if kind == TABULAR:
+            values = array.astype(np.float64)
+            mean = values.mean(0)
+            std = values.std(0)
+            std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # constant columns: scale 1
+            return cls(kind, raw_shape, raw_shape, mean.tolist(), std.tolist(), False, columns)
+        channels_last = _channels_last(array)
+        if array.ndim == 3:
+            data_shape = [1, *raw_shape]
+        elif channels_last:
+            data_shape = [raw_shape[2], raw_shape[0], raw_shape[1]]
+        else:
+            data_shape = raw_shape
+        if array.dtype == np.uint8:
+            offset, scale = 0.0, 255.0
+        else:
+            lo, hi = float(array.min()), float(array.max())
+            if lo >= 0.0 and hi <= 1.0:
+                offset, scale = 0.0, 1.0
+            else:
+                offset, scale = lo, max(hi - lo, 1e-12)
+        return cls(kind, raw_shape, data_shape, [offset], [scale], channels_last, None)
+
+    def transform(self, data: Any) -> np.ndarray:
+        """Check ``data`` against the fitted shape and return float32 model input.
+
+        Raises:
+            ValueError: wrong number of features / image size, non-numeric data, NaN or infinity.
+        """
+        array, _ = as_array(data)
+        if array.ndim == len(self.raw_shape):  # a single example
+            array = array[None]
+        if list(array.shape[1:]) != self.raw_shape:
+            what = "features" if self.kind == TABULAR else "values per image"
+            expected = self.raw_shape[0] if self.kind == TABULAR else self.raw_shape
+            got = array.shape[1] if self.kind == TABULAR and array.ndim == 2 else list(array.shape[1:])
+            raise ValueError(
+                f"data has {got} {what} per example (shape {array.shape}); "
+                f"this detector was fitted on {expected} {what}"
+            )
+        _check_finite(array)
+        values = (array.astype(np.float64) - np.asarray(self.offset)) / np.asarray(self.scale)
+        if self.kind == IMAGE:
+            if self.channels_last:
+                values = np.moveaxis(values, -1, 1)
+            values = values.reshape(len(values), *self.data_shape)
+        return values.astype(np.float32)
+
+    def to_raw_layout(self, maps: np.ndarray) -> np.ndarray:
+        """Per-value maps in model layout ``(N, *data_shape)`` -> the layout of the raw input."""
+        if self.kind == TABULAR:
+            return maps
+        if self.channels_last:
+            maps = np.moveaxis(maps, 1, -1)
+        return maps.reshape(len(maps), *self.raw_shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary; :meth:`from_dict` inverts it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Preprocessor:
+        """Rebuild a preprocessor saved by :meth:`to_dict`."""
+        return cls(**values)
+
+
+def _check_finite(array: np.ndarray) -> None:
+    if np.issubdtype(array.dtype, np.floating):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            rows = np.unique(np.nonzero(bad.reshape(len(array), -1))[0])
+            raise ValueError(
+                f"data contains NaN or infinite values in {len(rows)} example(s) (first rows: {rows[:5].tolist()}); "
+                "impute or drop them before fitting or scoring"
+            )
