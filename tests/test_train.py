@@ -104,12 +104,16 @@ class _PoisonAt:
         return result
 
 
-def test_non_finite_loss_stops_before_touching_weights(tmp_path):
-    objective = _PoisonAt(step=12)  # 5 steps per epoch: epoch 3, batch 3
+@pytest.mark.parametrize("interval", [1, 4])
+def test_non_finite_loss_stops_before_touching_weights(tmp_path, monkeypatch, interval):
+    # interval 4: the flag is read every 4 steps, as on accelerators; the steps in between (13..15)
+    # must be skipped on the device by the fused optimizer's found_inf, leaving the weights unchanged
+    monkeypatch.setattr("vaekit.train.loop._guard_interval", lambda device: interval)
+    objective = _PoisonAt(step=13)  # 5 steps per epoch: epoch 3, batch 4
     model = _model()
-    with pytest.raises(NonFiniteLossError, match=r"epoch 3, batch 3.*'kl'") as info:
+    with pytest.raises(NonFiniteLossError, match=r"epoch 3, batch 4.*'kl'") as info:
         fit(model, objective, _data(), epochs=4, batch_size=20, run_dir=tmp_path, transform=_binarize(), progress=False)
-    assert isinstance(info.value, RuntimeError) and info.value.step == 12 and "loss" in info.value.terms
+    assert isinstance(info.value, RuntimeError) and info.value.step == 13 and "loss" in info.value.terms
     for key, value in model.state_dict().items():
         assert torch.equal(value, objective.before[key]), key
     last = read_checkpoint(tmp_path / "checkpoints" / "last")  # the last good checkpoint is intact

@@ -15,6 +15,7 @@ the result equals the gradient of the mean loss over the global batch, also for 
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -33,7 +34,8 @@ class DistributedContext:
         rank: this process's rank.
         world_size: number of processes.
         device: the device this process trains on (collectives run there; gloo on CPU, nccl on CUDA).
-        owns_group: whether this context created the process group (and so destroys it on close).
+        owns_group: whether this context created the process group (it then lives until the process exits,
+            so later ``fit`` calls reuse it).
     """
 
     rank: int = 0
@@ -59,6 +61,8 @@ class DistributedContext:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
+        # kept for later fit calls in this process (re-initializing under torchrun can hang); freed at exit
+        atexit.register(_destroy_group)
         return cls(dist.get_rank(), dist.get_world_size(), device, owns_group=True)
 
     @property
@@ -139,10 +143,10 @@ class DistributedContext:
         if self.enabled:
             dist.barrier()
 
-    def close(self) -> None:
-        """Destroy the process group if this context created it."""
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
+
+def _destroy_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _buckets(params: list[torch.nn.Parameter]) -> list[list[torch.nn.Parameter]]:

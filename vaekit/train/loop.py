@@ -337,7 +337,7 @@ def fit(
         for name, opt in optimizers.items():
             if fused[name]:
                 opt.found_inf = guard.flag  # the fused kernels skip the whole step when it is 1
-        check_every = 1 if target.type == "cpu" else GUARD_INTERVAL
+        check_every = _guard_interval(target)
         autocast = (
             (lambda: torch.autocast(target.type, dtype=torch.bfloat16))
             if precision == "bf16"
@@ -456,7 +456,11 @@ def fit(
         model.to(home)
         if writer is not None:
             writer.close()
-        context.close()
+
+
+def _guard_interval(device: torch.device) -> int:
+    """Steps between reads of the non-finite flag: every step on CPU, where reading it costs nothing."""
+    return 1 if device.type == "cpu" else GUARD_INTERVAL
 
 
 def _backward(result: LossOutput, groups: dict[str, list[nn.Parameter]]) -> None:
@@ -531,8 +535,21 @@ def _save(
     for name in sorted(local):  # every rank's states, so each rank resumes its own streams
         for rank, state in enumerate(context.gather(local[name])):
             tensors[f"rng/{rank}/{name}"] = state
-    if not context.is_main:
-        return
+    if context.is_main:
+        _write(run_path, model, optimizers, history, settings, since_best, tensors, improved)
+    context.barrier()  # other ranks may read the checkpoint next (a resume in the same script)
+
+
+def _write(
+    run_path: Path,
+    model: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    history: History,
+    settings: dict[str, Any],
+    since_best: int,
+    tensors: dict[str, Tensor],
+    improved: bool,
+) -> None:
     optimizer_documents = {}
     for name, opt in optimizers.items():
         optimizer_documents[name], opt_tensors = optimizer_state(name, opt)
