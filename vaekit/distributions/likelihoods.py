@@ -58,7 +58,25 @@ class BernoulliLikelihood(Likelihood):
             )
 
     def forward(self, params: Tensor, data_ndim: int) -> Distribution:
-        return Independent(Bernoulli(logits=params, validate_args=False), data_ndim, validate_args=False)
+        return IndependentBernoulli(params, data_ndim)
+
+
+class IndependentBernoulli(Independent):
+    """Independent Bernoulli values over the last ``data_ndim`` dimensions, from logits.
+
+    Same distribution as ``Independent(Bernoulli(logits), data_ndim)``, with a faster ``log_prob``:
+    log p(x) = sum_j x_j l_j - softplus(l_j), without broadcasting x to the logits' shape first.
+    For x in [0, 1] that are not binary it is the same (unnormalized) value torch's Bernoulli gives.
+    """
+
+    def __init__(self, logits: Tensor, data_ndim: int):
+        super().__init__(Bernoulli(logits=logits, validate_args=False), data_ndim, validate_args=False)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        n = self.reinterpreted_batch_ndims
+        logits = self.base_dist.logits.flatten(-n)  # (..., N)
+        value = value.flatten(-n).to(logits.dtype)  # (..., N), broadcast against the logits
+        return (logits * value).sum(-1) - F.softplus(logits).sum(-1)  # (...)
 
 
 @register("likelihood", "gaussian")

@@ -118,7 +118,13 @@ class VAE(nn.Module):
     # ------------------------------------------------------------ likelihoods
     def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
         """log p(x, z_i) - log q(z_i|x) for k draws z_i ~ q(z|x): shape (k, B)."""
-        q_z = self.encode(x, y, check=False)
+        return self.log_weights_given_posterior(self.encode(x, y, check=False), x, k, y)
+
+    def log_weights_given_posterior(self, q_z: Distribution, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
+        """``log_importance_weights`` with q(z|x) already computed (``q_z = self.encode(x, y)``): shape (k, B).
+
+        The likelihood estimator encodes each batch once and calls this for every chunk of samples.
+        """
         z = q_z.rsample((k,))  # (k, B, D), also for k = 1
         return self.decode(z, y).log_prob(x) + self.prior().log_prob(z) - q_z.log_prob(z)
 
