@@ -228,3 +228,13 @@ def test_bf16_and_schedules_run():
 def test_bad_arguments_give_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit(_Scalar(), _toward_one, torch.zeros(8, 1), **{"epochs": 1, "progress": False, **kwargs})
+
+
+def test_progress_bar_shows_live_loss_reconstruction_and_kl(monkeypatch, capsys):
+    monkeypatch.setattr("vaekit.train.progress._is_terminal", lambda: True)
+    monkeypatch.setattr("vaekit.train.progress.REFRESH_SECONDS", 0.0)
+    fit(_model(), ELBOObjective(), _data(40), epochs=1, batch_size=10, transform=_binarize())
+    shown = capsys.readouterr().err
+    assert "epoch 1/1" in shown and all(f"{k}=" in shown for k in ("loss", "reconstruction", "kl"))
+    fit(_model(), ELBOObjective(), _data(40), epochs=1, batch_size=10, transform=_binarize(), progress=False)
+    assert capsys.readouterr().err == ""

@@ -192,7 +192,8 @@ class _Guard:
     is skipped on the device too and the weights stay those from before the bad step until the flag is read.
     """
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, steps_per_epoch: int):
+        self.steps_per_epoch = steps_per_epoch
         self.flag = torch.zeros((), device=device)
         self.skipped = torch.zeros((), device=device)  # steps since (and including) the first bad one
         self.finite: Tensor | None = None  # finite mask of the first bad step's values
@@ -208,13 +209,14 @@ class _Guard:
         torch.maximum(self.flag, now, out=self.flag)
         self.skipped.add_(self.flag)
 
-    def raise_if_bad(self, step: int, steps_per_epoch: int) -> None:
+    def raise_if_bad(self, step: int) -> None:
         """Raise :class:`NonFiniteLossError` naming the first bad step; ``step`` is the last step taken."""
         if self.flag.item() == 0:
             return
         bad_step = step - int(self.skipped.item()) + 1
         bad = [] if self.finite is None else [n for n, ok in zip(self.names, self.finite.tolist()) if not ok]
-        raise NonFiniteLossError(bad_step // steps_per_epoch + 1, bad_step % steps_per_epoch + 1, bad_step, bad)
+        epoch, batch = divmod(bad_step, self.steps_per_epoch)
+        raise NonFiniteLossError(epoch + 1, batch + 1, bad_step, bad)
 
 
 def fit(
@@ -319,7 +321,6 @@ def fit(
         order = torch.Generator().manual_seed(int(seed))
         groups = optimizer_groups(model)
         optimizers = make_optimizers(groups, optimizer, float(lr), float(weight_decay))
-        all_params = list(dict.fromkeys(p for params in groups.values() for p in params))
         n_train = x.shape[0]
         steps_per_epoch = math.ceil(n_train / batch_size)
         total_steps = int(epochs) * steps_per_epoch
@@ -332,21 +333,17 @@ def fit(
         if compile:
             model.compile()
             compiled = True
-        guard = _Guard(target)
-        fused = {name: bool(opt.defaults.get("fused")) for name, opt in optimizers.items()}
-        for name, opt in optimizers.items():
-            if fused[name]:
-                opt.found_inf = guard.flag  # the fused kernels skip the whole step when it is 1
+        guard = _Guard(target, steps_per_epoch)
         check_every = _guard_interval(target)
         autocast = (
             (lambda: torch.autocast(target.type, dtype=torch.bfloat16))
             if precision == "bf16"
             else contextlib.nullcontext
         )
+        train_step = _TrainStep(model, objective, groups, optimizers, guard, context, grad_clip, autocast)
         step = history.steps
         constant_lr = lr_schedule == "constant"
         set_lr(optimizers, lr_at(lr_schedule, float(lr), step, total_steps))
-        group_names_checked = False
         stop = history.stopped_early
         for epoch in range(history.epochs, int(epochs)):
             if stop:
@@ -363,47 +360,15 @@ def fit(
                     index = index[context.shard(global_size)]
                 if not constant_lr:
                     set_lr(optimizers, lr_at(lr_schedule, float(lr), step, total_steps))
-                for opt in optimizers.values():
-                    opt.zero_grad(set_to_none=True)
-                names: tuple[str, ...] = ()
-                finite = None
-                bad = torch.zeros((), device=target)
-                if index.numel():
-                    xb = x.index_select(0, index)
-                    if transform is not None:
-                        xb = transform(xb)
-                    yb = None if y is None else y.index_select(0, index)
-                    with autocast():
-                        result = objective(model, (xb, yb), step)
-                    if not group_names_checked and result.group_losses:
-                        unknown = sorted(set(result.group_losses) - set(groups))
-                        if unknown:
-                            raise ValueError(
-                                f"the objective returned losses for parameter groups {unknown}; the model's "
-                                f"groups are {sorted(groups)}"
-                            )
-                        group_names_checked = True
-                    names, values = _values(result)
-                    finite = torch.isfinite(values)
-                    bad = (~finite.all()).float()
-                    _backward(result, groups)
-                    sums.add(names, values, index.numel())
-                if context.enabled:
-                    bad = context.all_reduce_gradients(all_params, index.numel() / global_size, bad)
-                if grad_clip is not None:
-                    for params in groups.values():
-                        norm = nn.utils.clip_grad_norm_(params, float(grad_clip), foreach=True)
-                        bad = torch.maximum(bad, (~torch.isfinite(norm)).float())
-                guard.record(bad, names, finite)
-                if step % check_every == 0:
-                    guard.raise_if_bad(step, steps_per_epoch)
-                for name, opt in optimizers.items():
-                    if fused[name] or guard.flag.item() == 0:
-                        opt.step()
+                xb = x.index_select(0, index)
+                if transform is not None and index.numel():
+                    xb = transform(xb)
+                yb = None if y is None else y.index_select(0, index)
+                train_step(xb, yb, step, global_size, sums, check=step % check_every == 0)
                 step += 1
                 bar.step(sums.means)
             bar.close()
-            guard.raise_if_bad(step - 1, steps_per_epoch)
+            guard.raise_if_bad(step - 1)
             train_seconds = time.perf_counter() - started
             train_means = sums.means(context)
             val_means = _validate(model, objective, val_x, val_y, val_transform or transform, batch_size, step,
@@ -456,6 +421,71 @@ def fit(
         model.to(home)
         if writer is not None:
             writer.close()
+
+
+class _TrainStep:
+    """One optimizer step on a batch (this rank's shard of it): forward, guard, backward, reduce, clip, step."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: ObjectiveFn,
+        groups: dict[str, list[nn.Parameter]],
+        optimizers: dict[str, torch.optim.Optimizer],
+        guard: _Guard,
+        context: DistributedContext,
+        grad_clip: float | None,
+        autocast: Callable[[], Any],
+    ):
+        self.model, self.objective, self.groups, self.optimizers = model, objective, groups, optimizers
+        self.guard, self.context, self.grad_clip, self.autocast = guard, context, grad_clip, autocast
+        self.parameters = list(dict.fromkeys(p for params in groups.values() for p in params))
+        self.fused = {name: bool(opt.defaults.get("fused")) for name, opt in optimizers.items()}
+        for name, opt in optimizers.items():
+            if self.fused[name]:
+                opt.found_inf = guard.flag  # the fused kernels skip the whole step when it is 1
+        self.group_names_checked = False
+
+    def __call__(self, xb: Tensor, yb: Tensor | None, step: int, global_size: int, sums: _Sums, check: bool) -> None:
+        """Train on ``xb`` (possibly empty on a rank whose shard is empty); ``check`` reads the guard flag."""
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        names: tuple[str, ...] = ()
+        finite = None
+        bad = torch.zeros((), device=self.guard.flag.device)
+        size = xb.shape[0]
+        if size:
+            with self.autocast():
+                result = self.objective(self.model, (xb, yb), step)
+            self._check_groups(result)
+            names, values = _values(result)
+            finite = torch.isfinite(values)
+            bad = (~finite.all()).float()
+            _backward(result, self.groups)
+            sums.add(names, values, size)
+        if self.context.enabled:
+            bad = self.context.all_reduce_gradients(self.parameters, size / global_size, bad)
+        if self.grad_clip is not None:
+            for params in self.groups.values():
+                norm = nn.utils.clip_grad_norm_(params, float(self.grad_clip), foreach=True)
+                bad = torch.maximum(bad, (~torch.isfinite(norm)).float())
+        self.guard.record(bad, names, finite)
+        if check:
+            self.guard.raise_if_bad(step)
+        for name, opt in self.optimizers.items():
+            if self.fused[name] or self.guard.flag.item() == 0:
+                opt.step()
+
+    def _check_groups(self, result: LossOutput) -> None:
+        if self.group_names_checked or not result.group_losses:
+            return
+        unknown = sorted(set(result.group_losses) - set(self.groups))
+        if unknown:
+            raise ValueError(
+                f"the objective returned losses for parameter groups {unknown}; the model's groups are "
+                f"{sorted(self.groups)}"
+            )
+        self.group_names_checked = True
 
 
 def _guard_interval(device: torch.device) -> int:

@@ -41,8 +41,8 @@ class EpochProgress:
         if now - self._last >= REFRESH_SECONDS:
             values = means()
             shown = {k: f"{values[k]:.4g}" for k in SHOWN_TERMS if k in values}
-            self._bar.set_postfix(shown, refresh=False)
             self._bar.update(self._done - self._bar.n)
+            self._bar.set_postfix(shown)  # redraws (at most every REFRESH_SECONDS)
             self._last = now
 
     def close(self) -> None:
