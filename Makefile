@@ -18,7 +18,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/vaekit train --out runs/demo
-	@echo "pictures and metrics are in runs/demo"
+	@echo "pictures: runs/demo/*.png (samples, reconstructions, interpolation, traversal, training curves, latent map)"
+	@echo "metrics:  runs/demo/metrics.json (test ELBO, NLL, bits/dim, active units); model: runs/demo/model"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check vaekit tests benchmarks

@@ -1,18 +1,35 @@
-"""Built-in datasets and loaders."""
+"""Datasets and loaders: built-in (digits, Fashion-MNIST, MNIST) and the user's images, arrays and tables."""
 
+from vaekit.data.arrays import load_array_file
 from vaekit.data.builtin import Dataset, Split, load_digits, load_fashion_mnist, load_mnist
+from vaekit.data.errors import DataError
 from vaekit.data.idx import read_idx
+from vaekit.data.images import load_image_folder
+from vaekit.data.preprocess import BINARIZE_MODES, Preprocessing
+from vaekit.data.sources import BUILTIN_DATASETS, load_dataset, read_examples, split_examples
+from vaekit.data.tables import Standardizer, load_table
 from vaekit.data.transforms import Dequantize, DynamicBinarize, ToUnit, binarize_fixed
 
 __all__ = [
+    "BINARIZE_MODES",
+    "BUILTIN_DATASETS",
+    "DataError",
     "Dataset",
     "Dequantize",
     "DynamicBinarize",
+    "Preprocessing",
     "Split",
+    "Standardizer",
     "ToUnit",
     "binarize_fixed",
+    "load_array_file",
+    "load_dataset",
     "load_digits",
     "load_fashion_mnist",
+    "load_image_folder",
     "load_mnist",
+    "load_table",
+    "read_examples",
     "read_idx",
+    "split_examples",
 ]

@@ -13,6 +13,9 @@ from torch import Tensor
 from vaekit.data.idx import find_idx, read_idx
 
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+)  # fmt: skip
 
 
 @dataclass
@@ -41,17 +44,38 @@ class Split:
 
 @dataclass
 class Dataset:
-    """Train, validation and test splits with the shape of one example."""
+    """Train, validation and test splits with the shape of one example.
+
+    Attributes:
+        name: the dataset's name (or the file it came from).
+        train, validation, test: the splits.
+        n_classes: number of label classes, or None without labels.
+        class_names: names of the classes (subfolders, label values), if known.
+        columns: feature column names of a table, if it came from one.
+    """
 
     name: str
     train: Split
     validation: Split
     test: Split
     n_classes: int | None = None
+    class_names: list[str] | None = None
+    columns: list[str] | None = None
 
     @property
     def data_shape(self) -> tuple[int, ...]:
         return tuple(self.train.x.shape[1:])
+
+    @property
+    def levels(self) -> int | None:
+        """Grey levels of integer images (e.g. 17 or 256), None for float features."""
+        return self.train.levels
+
+    @property
+    def is_image(self) -> bool:
+        """Whether examples are images (C, H, W) with 1 or 3 channels."""
+        shape = self.data_shape
+        return len(shape) == 3 and shape[0] in (1, 3)
 
 
 def _split_indices(n: int, sizes: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,7 +92,8 @@ def load_digits(seed: int = 0) -> Dataset:
     x = torch.from_numpy(bunch.images.astype(np.uint8)).unsqueeze(1)  # (1797, 1, 8, 8), values 0..16
     y = torch.from_numpy(bunch.target.astype(np.int64))
     tr, va, te = (torch.from_numpy(i) for i in _split_indices(len(x), (1000, 350), seed))
-    return Dataset("digits", Split(x[tr], y[tr], 17), Split(x[va], y[va], 17), Split(x[te], y[te], 17), 10)
+    names = [str(i) for i in range(10)]
+    return Dataset("digits", Split(x[tr], y[tr], 17), Split(x[va], y[va], 17), Split(x[te], y[te], 17), 10, names)
 
 
 def _idx_dataset(name: str, directory: Path, validation: int, seed: int) -> Dataset:
@@ -82,7 +107,8 @@ def _idx_dataset(name: str, directory: Path, validation: int, seed: int) -> Data
     xt, yt = images("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte")
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
     va, tr = order[:validation], order[validation:]
-    return Dataset(name, Split(x[tr], y[tr], 256), Split(x[va], y[va], 256), Split(xt, yt, 256), 10)
+    names = FASHION_MNIST_CLASSES if name == "fashion-mnist" else [str(i) for i in range(10)]
+    return Dataset(name, Split(x[tr], y[tr], 256), Split(x[va], y[va], 256), Split(xt, yt, 256), 10, list(names))
 
 
 def locate_idx_dir(name: str, data_dir: str | Path | None) -> Path:

@@ -1,0 +1,183 @@
+"""End-to-end CLI runs on tiny data: train a run folder, then use it; bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from vaekit import load
+from vaekit.cli import app, register_extensions
+from vaekit.config import load_config
+from vaekit.data import load_dataset
+
+runner = CliRunner()
+TINY = [
+    "--set", "train.epochs=3", "--set", "model.hidden=[32]", "--set", "model.latent_dim=3",
+    "--set", "evaluate.k=5", "--set", "data.limit=100", "--set", "train.progress=false",
+    "--set", "train.device=cpu",
+]  # fmt: skip
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = invoke("train", *TINY, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_a_complete_run_folder(run):
+    for name in ("config.yaml", "metrics.json", "metrics.jsonl", "model/config.json", "model/model.safetensors"):
+        assert (run / name).is_file(), name
+    for name in ("samples", "reconstructions", "interpolation", "traversal", "training_curves", "latent_map"):
+        assert (run / f"{name}.png").stat().st_size > 1000, name
+    assert (run / "checkpoints").is_dir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    # bits/dim is the NLL in nats over 64 pixels and ln 2; the k-sample bound sits above the ELBO.
+    assert metrics["bits_per_dim"] == pytest.approx(metrics["nll"] / (64 * math.log(2)))
+    assert metrics["nll"] <= -metrics["elbo"] + 0.5
+    assert 0 <= metrics["active_units"] <= 3 and metrics["examples"] == 100 and metrics["k"] == 5
+    config = load_config(run / "config.yaml")  # the resolved config is itself a valid config
+    assert config.train.epochs == 3 and config.model["latent_dim"] == 3 and config.train.optimizer is not None
+    assert config.model["conditional"] is False and config.objective["type"] == "elbo"
+    assert load(run / "model").latent_dim == 3
+
+
+def test_evaluate_reproduces_the_runs_metrics(run):
+    result = invoke("evaluate", run, "--k", "5", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert metrics["nll"] == pytest.approx(saved["nll"], rel=1e-5)
+    assert metrics["elbo"] == pytest.approx(saved["elbo"], rel=1e-5)
+    table = invoke("evaluate", run, "--k", "5")
+    assert "bits/dim" in table.output and "active units" in table.output
+
+
+def test_generation_commands_write_pngs(run, tmp_path):
+    commands = [
+        ("sample", "--n", "12", "--temperature", "0.5"),
+        ("reconstruct", "--n", "8"),
+        ("interpolate", "--pairs", "2", "--steps", "4", "--method", "slerp"),
+        ("traverse", "--dims", "0,2", "--steps", "3"),
+    ]
+    for command, *options in commands:
+        out = tmp_path / f"{command}.png"
+        result = invoke(command, run, *options, "--out", out)
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_size > 500
+
+
+def test_encode_gives_the_latent_means_of_the_data(run, tmp_path):
+    out = tmp_path / "emb.npy"
+    result = invoke("encode", run, "--out", out)
+    assert result.exit_code == 0, result.output
+    means = np.load(out)
+    variances = np.load(tmp_path / "emb_var.npy")
+    labels = np.load(tmp_path / "emb_labels.npy")
+    test = load_dataset("digits", limit=100).test
+    model = load(run / "model")
+    q = model.encode(test.x.float() / 16)
+    assert means.shape == (100, 3) and np.allclose(means, q.mean.detach().numpy(), atol=1e-5)
+    assert np.all(variances > 0) and np.array_equal(labels, test.y.numpy())
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "never"
+    cases = [
+        (["--set", "train.epoch=3"], "train.epoch"),
+        (["--set", "model.latent=3"], "latent"),
+        (["--set", "data.name=cifar"], "unknown dataset 'cifar'"),
+        (["--set", f"data.path={tmp_path / 'missing.csv'}"], "no such data file"),
+    ]
+    for options, expected in cases:
+        result = invoke("train", *options, "--out", out)
+        assert result.exit_code == 2, result.output
+        assert expected in result.output and "Traceback" not in result.output
+        assert not out.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("train", "--set", f"data.path={empty}", "--out", out)
+    assert result.exit_code == 2 and "contains no images" in result.output and not out.exists()
+    assert invoke("sample", tmp_path / "nothing").exit_code == 2
+    assert invoke("sample", empty).exit_code == 2
+
+
+def test_sampling_a_label_needs_a_conditional_model(run, tmp_path):
+    result = invoke("sample", run, "--label", "3", "--out", tmp_path / "s.png")
+    assert result.exit_code == 2 and "conditional" in result.output
+
+
+def test_conditional_table_run_encodes_raw_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = 120
+    kind = np.where(np.arange(rows) % 2 == 0, "low", "high")
+    a = rng.normal(size=rows) * 10 + np.where(kind == "low", 0, 30)
+    b = rng.normal(size=rows) * 0.1 + 5
+    table = tmp_path / "t.csv"
+    lines = ["a,b,kind"] + [f"{x:.4f},{y:.4f},{k}" for x, y, k in zip(a, b, kind)]
+    table.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    options = [*TINY, "--set", f"data.path={table}", "--set", "data.label_column=kind"]
+    options += ["--set", "model.conditional=true", "--set", "evaluate.plots=false"]
+    result = invoke("train", *options, "--out", out)
+    assert result.exit_code == 0, result.output
+    config = load_config(out / "config.yaml")
+    assert config.model["likelihood"]["type"] == "gaussian" and config.model["conditional"] is True
+    # encode reads the raw CSV and applies the standardization saved with the model.
+    result = invoke("encode", out, "--data", table, "--out", tmp_path / "e.npz")
+    assert result.exit_code == 0, result.output
+    saved = np.load(tmp_path / "e.npz")
+    model = load(out / "model")
+    raw = torch.tensor(np.stack([a, b], 1), dtype=torch.float32)
+    standardized = (raw - raw.mean(0)) / raw.std(0, unbiased=False)
+    labels = torch.tensor((kind == "low").astype(np.int64))  # classes sorted: high=0, low=1
+    expected = model.encode(standardized, labels).mean.detach().numpy()
+    assert np.array_equal(saved["labels"], labels.numpy())
+    # Statistics come from the training split only, so they differ slightly from the whole table's.
+    assert saved["mean"].shape == (rows, 3) and np.corrcoef(saved["mean"].ravel(), expected.ravel())[0, 1] > 0.99
+    result = invoke("sample", out, "--label", "low", "--n", "5", "--out", tmp_path / "s.png")
+    assert result.exit_code == 0, result.output
+    samples = np.load(tmp_path / "s.npy")  # non-image data: values in the table's own units
+    assert samples.shape == (5, 2) and abs(samples[:, 1].mean() - 5) < 3
+
+
+def test_resume_continues_the_run(tmp_path):
+    out = tmp_path / "run"
+    base = [*TINY, "--set", "evaluate.plots=false", "--out", out]
+    assert invoke("train", *base).exit_code == 0
+    result = invoke("train", "--resume", *base[:-2], "--set", "train.epochs=5", "--out", out)
+    assert result.exit_code == 0, result.output
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4, 5]
+
+
+def test_extensions_are_skipped_only_when_missing(tmp_path, monkeypatch):
+    target = typer.Typer()
+    assert register_extensions(target, ("vaekit_no_such_extension",)) == []
+    (tmp_path / "vaekit_broken_extension.py").write_text("import vaekit_dependency_that_is_missing\n")
+    (tmp_path / "vaekit_good_extension.py").write_text(
+        "def register(app):\n    app.command('hello')(lambda: print('hi'))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError):
+        register_extensions(target, ("vaekit_broken_extension",))
+    assert register_extensions(target, ("vaekit_good_extension",)) == ["vaekit_good_extension"]
+    monkeypatch.delitem(sys.modules, "vaekit_good_extension", raising=False)
+
+
+def test_config_command_shows_keys_and_overrides():
+    result = invoke("config", "--set", "train.epochs=9")
+    assert result.exit_code == 0 and "epochs: 9" in result.output
+    assert "binarize" in invoke("config", "--keys").output

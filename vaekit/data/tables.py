@@ -1,0 +1,122 @@
+"""CSV and Parquet tables as feature vectors, with the standardization saved beside the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vaekit.data.errors import DataError
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def _read_frame(path: Path) -> Any:
+    try:
+        import pandas as pd
+    except ImportError as error:  # pragma: no cover - pandas is in the "tables" extra
+        raise DataError("reading tables needs pandas: pip install 'vaekit[tables]'") from error
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except Exception as error:  # pandas raises many types for malformed files
+        raise DataError(f"cannot read table {path}: {error}") from error
+
+
+def load_table(
+    path: str | Path, label_column: str | None = None, columns: list[str] | None = None
+) -> tuple[Tensor, Tensor | None, list[str], list[str] | None]:
+    """Read a CSV or Parquet table: every column but ``label_column`` must be numeric.
+
+    Args:
+        path: the ``.csv`` or ``.parquet`` file.
+        label_column: a column of class labels (any values; sorted distinct values become 0..K-1).
+        columns: the feature columns expected (e.g. those a saved model was trained on), in order.
+
+    Returns:
+        features (N, D) float32, labels (N,) int64 or None, the feature column names, the class names.
+
+    Raises:
+        DataError: an empty table, a missing or non-numeric column, or NaN values (columns named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such table file: {path}")
+    frame = _read_frame(path)
+    if len(frame) == 0:
+        raise DataError(f"{path} has no rows")
+    labels, class_names = None, None
+    if label_column is not None:
+        if label_column not in frame.columns:
+            raise DataError(f"{path} has no label column {label_column!r}; columns: {list(frame.columns)}")
+        values = frame.pop(label_column)
+        if values.isna().any():
+            raise DataError(f"{path}: label column {label_column!r} has missing values")
+        class_names = sorted(values.astype(str).unique().tolist())
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = torch.tensor([index[v] for v in values.astype(str)], dtype=torch.int64)
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"{path} lacks the column(s) {missing} the model was trained on")
+        frame = frame[columns]
+    numeric = frame.apply(lambda col: col.dtype.kind in "biuf")
+    text = [str(c) for c, ok in numeric.items() if not ok]
+    if text:
+        raise DataError(f"{path}: column(s) {text} are not numeric; drop them or name one as the label column")
+    if frame.shape[1] == 0:
+        raise DataError(f"{path} has no feature columns")
+    missing_values = frame.isna().sum()
+    bad = {str(c): int(n) for c, n in missing_values.items() if n}
+    if bad:
+        listed = ", ".join(f"{c} ({n} rows)" for c, n in bad.items())
+        raise DataError(f"{path}: NaN/missing values in column(s) {listed}")
+    x = frame.to_numpy(dtype=np.float64)
+    if not np.isfinite(x).all():
+        cols = [str(c) for c, ok in zip(frame.columns, np.isfinite(x).all(0)) if not ok]
+        raise DataError(f"{path}: infinite values in column(s) {cols}")
+    return torch.from_numpy(x.astype(np.float32)), labels, [str(c) for c in frame.columns], class_names
+
+
+@dataclass
+class Standardizer:
+    """Per-feature standardization (x - mean) / std, fitted on training data and saved as plain lists.
+
+    Attributes:
+        mean: (D,) feature means.
+        std: (D,) feature standard deviations (1 where a feature is constant).
+    """
+
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def fit(cls, x: Tensor) -> Standardizer:
+        """Fit to (N, D) features."""
+        x64 = x.double()
+        std = x64.std(0, unbiased=False)
+        std = torch.where(std > 1e-12, std, torch.ones_like(std))
+        return cls(x64.mean(0).tolist(), std.tolist())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device)
+        std = torch.tensor(self.std, dtype=torch.float32, device=x.device)
+        return (x.float() - mean) / std
+
+    def inverse(self, z: Tensor) -> Tensor:
+        """Standardized values back to the original units."""
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=z.device)
+        std = torch.tensor(self.std, dtype=torch.float32, device=z.device)
+        return z.float() * std + mean
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Standardizer:
+        return cls(list(document["mean"]), list(document["std"]))

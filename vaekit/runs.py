@@ -1,0 +1,336 @@
+"""A training run folder: train from a config, evaluate, save and draw; and reopen it later.
+
+Layout of a run folder::
+
+    config.yaml          the full resolved config (rerun it with ``vaekit train config.yaml``)
+    metrics.jsonl/.csv   per-epoch logs, and checkpoints/ (written by vaekit.train.fit)
+    model/               the saved model (config.json + model.safetensors; the data preprocessing
+                         is stored in its "extra" so that raw data can be encoded later)
+    metrics.json         the final test evaluation (ELBO, importance-sampled NLL, bits/dim, active units)
+    *.png                samples, reconstructions, interpolation, traversal, training curves, latent map
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vaekit import figures
+from vaekit.config import RunConfig, TrainConfig, config_from_dict, model_spec, objective_spec, read_yaml
+from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, read_examples
+from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
+from vaekit.registry import ConfigError, build, build_model
+
+RUN_CONFIG = "config.yaml"
+MODEL_DIR = "model"
+METRICS_FILE = "metrics.json"
+FIGURE_FILES = {
+    "samples": "samples.png",
+    "reconstructions": "reconstructions.png",
+    "interpolation": "interpolation.png",
+    "traversal": "traversal.png",
+    "training_curves": "training_curves.png",
+    "latent_map": "latent_map.png",
+}
+
+
+def _fit() -> Callable[..., Any]:
+    from vaekit.train import fit
+
+    return fit
+
+
+def fit_arguments(train: TrainConfig, fit: Callable[..., Any] | None = None) -> tuple[dict[str, Any], TrainConfig]:
+    """The keyword arguments for ``fit`` from the train section, and the section with every null
+    replaced by ``fit``'s own default (what config.yaml records).
+
+    Raises:
+        ConfigError: a train option set that this version's ``fit`` does not take.
+    """
+    params = inspect.signature(fit or _fit()).parameters
+    arguments: dict[str, Any] = {}
+    resolved = copy.deepcopy(train)
+    for option in dataclasses.fields(train):
+        value = getattr(train, option.name)
+        if option.name in params:
+            if value is None:
+                default = params[option.name].default
+                if default is not inspect.Parameter.empty and _plain(default):
+                    setattr(resolved, option.name, default)
+                continue
+            arguments[option.name] = value
+        elif value is not None:
+            raise ConfigError(
+                f"train.{option.name} is not supported by this version's training loop (vaekit.train.fit); "
+                f"it takes: {[p for p in params if p not in ('model', 'objective', 'x', 'y', 'val_x', 'val_y')]}"
+            )
+    return arguments, resolved
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, list, dict))
+
+
+def data_arguments(config: RunConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`vaekit.data.load_dataset` from the data section."""
+    d = config.data
+    return {
+        "name": d.name,
+        "path": d.path,
+        "data_dir": d.data_dir,
+        "image_size": d.image_size,
+        "channels": d.channels,
+        "label_column": d.label_column,
+        "validation": d.validation,
+        "test": d.test,
+        "limit": d.limit,
+        "seed": d.split_seed,
+    }
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs before anything is written: data, preprocessing, model, objective."""
+
+    config: RunConfig
+    dataset: Dataset
+    preprocessing: Preprocessing
+    model: nn.Module
+    objective: Any
+    fit_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_run(config: RunConfig) -> Prepared:
+    """Load the data and build model and objective; the returned config is fully resolved.
+
+    Raises:
+        DataError: the data cannot be read (named).
+        ConfigError: a bad model, objective or train option (named, with the valid ones).
+    """
+    dataset = load_dataset(**data_arguments(config))
+    if len(dataset.train) == 0:
+        raise DataError(f"dataset {dataset.name} has no training examples")
+    source = {"image_size": config.data.image_size, "channels": config.data.channels}
+    source["label_column"] = config.data.label_column
+    preprocessing = Preprocessing.fit(dataset, config.data.binarize, config.data.standardize, **source)
+    spec = model_spec(config, dataset.n_classes, dataset.is_image)
+    torch.manual_seed(config.seed)
+    try:
+        model = build_model(spec, dataset.data_shape)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
+    objective = build("objective", objective_spec(config))
+    fit_kwargs, train = fit_arguments(config.train)
+    resolved = copy.deepcopy(config)
+    resolved.model = {"conditional": bool(config.model.get("conditional", False))}
+    resolved.model.update({k: v for k, v in spec.items() if k != "n_classes"})
+    resolved.objective = objective_spec(config)
+    resolved.train = train
+    return Prepared(resolved, dataset, preprocessing, model, objective, fit_kwargs)
+
+
+def _unchanged(x: Tensor) -> Tensor:
+    return x
+
+
+def _labels_for(model: nn.Module, split: Split) -> Tensor | None:
+    """Labels are fed to conditional models only."""
+    if getattr(model, "conditioner", None) is None:
+        return None
+    if split.y is None:
+        raise DataError("this is a conditional model but the data has no labels")
+    return split.y
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write JSON atomically (NaN/inf become null)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    atomic_write_bytes(path, (json.dumps(clean(document), indent=2) + "\n").encode())
+
+
+def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0) -> dict[str, Any]:
+    """:func:`vaekit.evaluate.evaluate`, or the reason it does not apply to this model."""
+    from vaekit.evaluate import evaluate
+
+    if not hasattr(model, "log_importance_weights"):
+        return {"error": f"{type(model).__name__} has no likelihood (log_importance_weights); not evaluated"}
+    return evaluate(model, x, y, k=k, seed=seed)
+
+
+def train_run(
+    config: RunConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Train, evaluate, save and draw a run into ``out``.
+
+    Nothing is written until data, model, objective and options have all been checked.
+
+    Returns:
+        The test metrics (also in ``out/metrics.json``).
+    """
+    prepared = prepare_run(config)
+    config, dataset, prep, model = prepared.config, prepared.dataset, prepared.preprocessing, prepared.model
+    out = Path(out)
+    if resume and "resume" not in inspect.signature(_fit()).parameters:
+        raise ConfigError("this version's training loop cannot resume a run")
+    x, transform = prep.train_inputs(dataset.train.x)
+    y = _labels_for(model, dataset.train)
+    val_x = val_y = None
+    if len(dataset.validation):
+        val_x, val_y = prep.eval_inputs(dataset.validation.x), _labels_for(model, dataset.validation)
+    kwargs = dict(prepared.fit_kwargs)
+    params = inspect.signature(_fit()).parameters
+    # Validation data is already in model form: fit's default (the training transform) must not apply again.
+    settings = (("run_dir", out), ("resume", resume), ("seed", config.seed), ("transform", transform))
+    settings += (("val_transform", _unchanged),)
+    for key, value in settings:
+        if key in params:
+            kwargs[key] = value
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / RUN_CONFIG, config.to_yaml().encode())
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"training {config.model['type']} ({n_params:,} parameters) on {dataset.name}: {len(dataset.train)} examples")
+    torch.manual_seed(config.seed)
+    history = _fit()(model, prepared.objective, x, y, val_x, val_y, **kwargs)
+    model_dir = save_model(model, out / MODEL_DIR, extra={"data": prep.to_dict()})
+    log(f"model saved in {model_dir}")
+    test_x, test_y = prep.eval_inputs(dataset.test.x), _labels_for(model, dataset.test)
+    metrics = evaluate_model(model, test_x, test_y, k=config.evaluate.k, seed=config.seed)
+    metrics = {"data": dataset.name, "split": "test", **metrics}
+    write_json(out / METRICS_FILE, metrics)
+    if config.evaluate.plots:
+        draw_run_figures(model, prep, dataset, history, out, config.seed)
+    return metrics
+
+
+def draw_run_figures(
+    model: nn.Module, prep: Preprocessing, dataset: Dataset, history: Any, out: Path, seed: int = 0
+) -> list[Path]:
+    """The run's standard figures (see :data:`FIGURE_FILES`), from the test split."""
+    model.eval()
+    split = dataset.test if len(dataset.test) else dataset.train
+    x = prep.model_inputs(split.x)
+    y = _labels_for(model, split)
+    written = figures.draw_samples(model, prep, out / FIGURE_FILES["samples"], seed=seed)
+    recon_y = None if y is None else y[:32]
+    written += figures.draw_reconstructions(model, prep, x[:32], recon_y, out / FIGURE_FILES["reconstructions"])
+    written += figures.draw_interpolations(
+        model, prep, x, y, out / FIGURE_FILES["interpolation"], seed=seed, labels=split.y
+    )
+    dims = figures.most_active_dims(model, x, y)
+    start_y = None if y is None else y[:1]
+    written += figures.draw_traversal(model, prep, x[0], start_y, out / FIGURE_FILES["traversal"], dims)
+    train_log = list(getattr(history, "train", []) or [])
+    if train_log:
+        from vaekit import plots
+
+        validation = list(getattr(history, "validation", []) or [])
+        written.append(plots.save_training_curves(out / FIGURE_FILES["training_curves"], train_log, validation))
+    written += figures.draw_latent_map(model, prep, x, split.y, out / FIGURE_FILES["latent_map"])
+    return written
+
+
+# --------------------------------------------------------------- reopening runs
+@dataclass
+class LoadedModel:
+    """A saved model with its preprocessing, and the run it came from (if any)."""
+
+    model: nn.Module
+    preprocessing: Preprocessing
+    model_dir: Path
+    run_dir: Path | None
+    config: RunConfig | None
+
+
+def open_model(path: str | Path, device: str = "cpu") -> LoadedModel:
+    """Open a run folder (holding ``model/`` and ``config.yaml``) or a saved model folder.
+
+    Raises:
+        ModelFileError: neither a run nor a model.
+    """
+    path = Path(path)
+    if (path / MODEL_DIR / "config.json").is_file():
+        model_dir, run_dir = path / MODEL_DIR, path
+    elif (path / "config.json").is_file():
+        model_dir, run_dir = path, (path.parent if (path.parent / RUN_CONFIG).is_file() else None)
+    elif not path.exists():
+        raise ModelFileError(f"no such run or model folder: {path}")
+    else:
+        raise ModelFileError(f"{path} is neither a run folder (with {MODEL_DIR}/) nor a saved model (config.json)")
+    model = load(model_dir, map_location=device)
+    extra = load_extra(model_dir).get("data")
+    if extra:
+        prep = Preprocessing.from_dict(extra)
+    else:  # a model saved without its data description: its inputs are taken as they are
+        prep = Preprocessing(binarize="none", data_shape=list(model.data_shape))
+    config = config_from_dict(read_yaml(run_dir / RUN_CONFIG)) if run_dir is not None else None
+    return LoadedModel(model, prep, model_dir, run_dir, config)
+
+
+def load_data_for(loaded: LoadedModel, data: str | None = None, split: str = "test") -> Split:
+    """Raw examples to feed a model: ``data`` (a built-in name or a path) or the run's own data.
+
+    A path is read whole, in file order, with the image size, channels, label column and table
+    columns the model was trained with; otherwise ``split`` of the dataset is taken.
+    """
+    source = loaded.preprocessing.source
+    if data is not None and Path(data).exists():
+        examples, _, _ = read_examples(
+            data,
+            source.get("image_size"),
+            source.get("channels", "auto"),
+            source.get("label_column"),
+            loaded.preprocessing.columns,
+        )
+        return examples
+    if data is not None:
+        config = RunConfig() if loaded.config is None else copy.deepcopy(loaded.config)
+        config.data.name, config.data.path = data, None
+    elif loaded.config is not None:
+        config = loaded.config
+    else:
+        raise DataError(f"{loaded.model_dir} is a bare model without its run's config.yaml: pass --data")
+    dataset = load_dataset(**data_arguments(config))
+    splits = {"train": dataset.train, "validation": dataset.validation, "test": dataset.test}
+    if split not in splits:
+        raise DataError(f"unknown split {split!r}; valid: {list(splits)}")
+    return splits[split]
+
+
+def check_fits(loaded: LoadedModel, examples: Split) -> None:
+    """Raise DataError if the examples do not have the model's shape."""
+    if tuple(examples.x.shape[1:]) != tuple(loaded.model.data_shape):
+        raise DataError(
+            f"the data has examples of shape {tuple(examples.x.shape[1:])} but the model expects "
+            f"{tuple(loaded.model.data_shape)}"
+        )
+    if examples.levels != loaded.preprocessing.levels and loaded.preprocessing.levels is not None:
+        raise DataError(
+            f"the model was trained on images of {loaded.preprocessing.levels} grey levels; "
+            f"this data has {examples.levels}"
+        )
+
+
+def labels_for(model: nn.Module, split: Split) -> Tensor | None:
+    """Labels to pass to ``model`` (only conditional models take them)."""
+    return _labels_for(model, split)
