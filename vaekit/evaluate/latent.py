@@ -56,10 +56,16 @@ def mutual_information(means: Tensor, logvars: Tensor, max_examples: int = 1000,
     std = (0.5 * logvars).exp()
     z = means + std * torch.randn(means.shape, generator=gen)  # (N, D)
     log_2pi = math.log(2 * math.pi)
-    diff = (z[:, None, :] - means[None, :, :]) / std[None]  # (N, N, D)
-    log_q_cond = -0.5 * (diff.pow(2) + log_2pi + logvars[None]).sum(-1)  # (N_z, N_x)
+    inv_var = (-logvars).exp()  # (N, D)
+    norm = -0.5 * (logvars + log_2pi).sum(-1)  # (N,)
+    # log q(z_m | x_n) for every pair, in row chunks so memory stays O(chunk * N * D).
+    chunk = max(1, 2**24 // max(1, n * d))
+    rows = []
+    for start in range(0, n, chunk):
+        diff = z[start : start + chunk, None, :] - means[None, :, :]  # (c, N, D)
+        rows.append(norm[None, :] - 0.5 * (diff.pow(2) * inv_var[None]).sum(-1))  # (c, N)
+    log_q_cond = torch.cat(rows)  # (N_z, N_x)
     log_q_marginal = torch.logsumexp(log_q_cond, 1) - math.log(n)
-    # log q(z_n|x_n) at the same draws (the diagonal): paired terms cancel noise.
     return float((log_q_cond.diagonal() - log_q_marginal).mean())
 
 

@@ -1,0 +1,14 @@
+"""Suite-wide test settings."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread per test process: the models here are tiny, so extra threads only add
+    synchronization, and the suite runs one worker per core (pytest -n 2)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
