@@ -79,22 +79,34 @@ def peak_rss_mb() -> float:
     return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 
 
-def matmul_peak_flops(size: int = 2048, seconds: float = 2.0, repeats: int = 3) -> float:
-    """The machine's fp32 matrix-multiply rate (FLOP/s): best of ``repeats`` timed loops of size^3 products."""
+@dataclass
+class Rate:
+    """A rate per wall-clock second and per CPU second of this process (all its threads).
+
+    On a shared machine the wall rate depends on the load; the CPU rate much less so.
+    """
+
+    wall: float
+    cpu: float
+
+
+def matmul_peak(size: int = 2048, seconds: float = 2.0, repeats: int = 3) -> Rate:
+    """The machine's fp32 matrix-multiply rate in FLOP/s: best of ``repeats`` timed loops of size^3 products."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     out = torch.empty(size, size)
     torch.mm(a, b, out=out)  # warm-up
     flop = 2.0 * size**3
-    best = 0.0
+    best = Rate(0.0, 0.0)
     for _ in range(repeats):
-        n, start = 0, time.perf_counter()
+        n, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while True:
             torch.mm(a, b, out=out)
             n += 1
             elapsed = time.perf_counter() - start
             if elapsed >= seconds / repeats:
                 break
-        best = max(best, n * flop / elapsed)
+        cpu = max(time.process_time() - cpu_start, 1e-9)
+        best = Rate(max(best.wall, n * flop / elapsed), max(best.cpu, n * flop / cpu))
     return best
 
 
@@ -110,11 +122,11 @@ def mlp_vae_forward_flops(data_dim: int, hidden: Sequence[int], latent_dim: int)
     return encoder + decoder
 
 
-def timed(fn: Callable[[], object]) -> tuple[object, float]:
-    """Run ``fn`` and return (its result, wall seconds)."""
-    start = time.perf_counter()
+def timed(fn: Callable[[], object]) -> tuple[object, float, float]:
+    """Run ``fn`` and return (its result, wall seconds, CPU seconds of this process)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = fn()
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, time.process_time() - cpu_start
 
 
 def median(values: Sequence[float]) -> float:
