@@ -34,12 +34,24 @@ from torch.distributions import Distribution
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import diagonal_gaussian
 from vaekit.models.output import VAEOutput
-from vaekit.nn.cells import DownsampleCell, EncoderCell, GenerativeCell, UpsampleCell, downsampled_size
+from vaekit.nn.cells import (
+    DownsampleCell,
+    EncoderCell,
+    GenerativeCell,
+    ShuffleDownsampleCell,
+    ShuffleUpsampleCell,
+    UpsampleCell,
+    downsampled_size,
+)
 from vaekit.registry import build, register, register_builder
 
 # At most this many (sample, example) pairs go through the network in one pass when
 # estimating log-likelihoods with many importance samples (a memory bound).
 MAX_PAIRS_PER_PASS = 2048
+
+
+# How preprocessing / postprocessing stages resample: (downsampling cell, upsampling cell).
+RESAMPLING = {"conv": (DownsampleCell, UpsampleCell), "shuffle": (ShuffleDownsampleCell, ShuffleUpsampleCell)}
 
 
 @dataclass
@@ -103,6 +115,9 @@ class HierarchicalVAE(nn.Module):
         kernel_size: depthwise kernel size of the generative cells.
         squeeze_excitation: use squeeze-and-excitation gates in the cells.
         residual_scale: factor of every cell's residual branch.
+        resampling: how the preprocessing and postprocessing stages change resolution: "conv"
+            (strided 3x3 convolution / upsampling and 3x3 convolution) or "shuffle" (space-to-depth
+            and depth-to-space with 1x1 convolutions, several times cheaper; for small CPU budgets).
     """
 
     def __init__(
@@ -120,8 +135,12 @@ class HierarchicalVAE(nn.Module):
         kernel_size: int = 5,
         squeeze_excitation: bool = True,
         residual_scale: float = 0.1,
+        resampling: str = "conv",
     ):
         super().__init__()
+        if resampling not in RESAMPLING:
+            raise ValueError(f"unknown resampling {resampling!r}; valid: {sorted(RESAMPLING)}")
+        down_cell, up_cell = RESAMPLING[resampling]
         self.data_shape = tuple(int(s) for s in data_shape)
         if len(self.data_shape) != 3:
             raise ValueError(f"a hierarchical VAE needs image data [C, H, W]; got data_shape {list(data_shape)}")
@@ -157,7 +176,7 @@ class HierarchicalVAE(nn.Module):
         self.preprocess = nn.ModuleList(
             nn.Sequential(
                 *[EncoderCell(widths[i], se, scale) for _ in range(int(preprocess_cells))],
-                DownsampleCell(widths[i], widths[i + 1]),
+                down_cell(widths[i], widths[i + 1]),
             )
             for i in range(pre)
         )
@@ -190,7 +209,7 @@ class HierarchicalVAE(nn.Module):
         self.latent_mix = nn.ModuleList(nn.Conv2d(self.latent_channels, channels, 1) for _ in range(self.n_groups))
         postprocess: list[nn.Module] = []
         for i in reversed(range(pre)):
-            postprocess.append(UpsampleCell(widths[i + 1], widths[i], sizes[i]))
+            postprocess.append(up_cell(widths[i + 1], widths[i], sizes[i]))
             postprocess += [
                 GenerativeCell(widths[i], expansion, kernel_size, se, scale) for _ in range(int(preprocess_cells))
             ]
@@ -465,6 +484,7 @@ def build_hierarchical(
     kernel_size: int = 5,
     squeeze_excitation: bool = True,
     residual_scale: float = 0.1,
+    resampling: str = "conv",
 ) -> HierarchicalVAE:
     """Build an NVAE-style hierarchical VAE for images of ``data_shape`` (see :class:`HierarchicalVAE`).
 
@@ -490,4 +510,5 @@ def build_hierarchical(
         kernel_size=kernel_size,
         squeeze_excitation=squeeze_excitation,
         residual_scale=residual_scale,
+        resampling=resampling,
     )

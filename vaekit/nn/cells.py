@@ -145,3 +145,32 @@ class UpsampleCell(nn.Module):
 def downsampled_size(size: Sequence[int]) -> tuple[int, int]:
     """The spatial size after a :class:`DownsampleCell`: ceil of half of each side."""
     return ((int(size[0]) + 1) // 2, (int(size[1]) + 1) // 2)
+
+
+class ShuffleDownsampleCell(nn.Module):
+    """Space-to-depth followed by a 1x1 convolution, computed as one 2x2 convolution of stride 2:
+    (B, C_in, H, W) -> (B, C_out, ceil(H/2), ceil(W/2)); odd sides are zero-padded first.
+
+    A cheap alternative to :class:`DownsampleCell` (4 instead of 9 * C_in * C_out multiply-adds per
+    output pixel).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 2, stride=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2)))
+
+
+class ShuffleUpsampleCell(nn.Module):
+    """The mirror of :class:`ShuffleDownsampleCell`: Swish, then a 1x1 convolution followed by
+    depth-to-space (one 2x2 transposed convolution of stride 2), cropped to ``size``."""
+
+    def __init__(self, in_channels: int, out_channels: int, size: Sequence[int]):
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        self.body = nn.Sequential(nn.SiLU(), nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)[..., : self.size[0], : self.size[1]]

@@ -52,7 +52,7 @@ def spectral_weights(model: nn.Module) -> list[tuple[str, Tensor]]:
     return [
         (f"{name}.weight", module.weight)
         for name, module in model.named_modules()
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and module.weight.requires_grad
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and module.weight.requires_grad
     ]
 
 
