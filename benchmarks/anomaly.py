@@ -6,7 +6,7 @@ test set holding unseen normal examples and all other classes (the anomalies), a
 and average precision per class and their mean. Breast cancer is one task (benign normal,
 malignant anomalous). The table is printed and appended to benchmarks/RESULTS.md.
 
-    python benchmarks/anomaly.py                                  # everything (~10 min on 2 cores)
+    python benchmarks/anomaly.py                                  # everything (~10 min of CPU)
     python benchmarks/anomaly.py --datasets breast_cancer,wine --all-scores
 """
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default="breast_cancer,wine,iris,digits,fashion-mnist")
     parser.add_argument("--methods", default="vaekit,pyod,iforest,ae")
-    parser.add_argument("--fashion-train", type=int, default=2000, help="training images per class")
+    parser.add_argument("--fashion-train", type=int, default=1000, help="training images per class")
     parser.add_argument("--classes", default=None, help="comma list of class indices to run (default: all)")
     parser.add_argument("--all-scores", action="store_true", help="also report each VAE score separately")
     parser.add_argument("--vaekit-args", default="{}", help="JSON overrides of VAEDetector arguments")
