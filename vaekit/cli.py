@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -59,16 +59,44 @@ def clean_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
+SMALL_MODEL_PARAMETERS = 2_000_000
+_threads_chosen = False
+
+
 @app.callback()
 def _options(
     threads: Annotated[
-        int | None, typer.Option(help="CPU threads torch may use (default: torch's choice).", min=1)
+        int | None,
+        typer.Option(
+            help="CPU threads torch may use (default: 1 for training models under 2M parameters, whose "
+            "operations are too small to gain from more, else torch's choice).",
+            min=1,
+        ),
     ] = None,
 ) -> None:
+    global _threads_chosen
+    _threads_chosen = threads is not None
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _threads_for(model: Any) -> Iterator[None]:
+    """Small models run on one CPU thread unless --threads says otherwise: their matrix products are too
+    small for intra-op parallelism, whose spinning threads slow them down (several times on a busy machine).
+    The previous setting is restored afterwards (the CLI may run in-process, e.g. under tests)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    if not _threads_chosen and small and not torch.cuda.is_available():
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ----------------------------------------------------------------------- train
@@ -98,7 +126,7 @@ def train(
 ) -> None:
     """Train a model and write a run folder: config, metrics, checkpoints, model and pictures."""
     from vaekit.config import load_config
-    from vaekit.runs import RUN_CONFIG, train_run
+    from vaekit.runs import RUN_CONFIG, prepare_run, train_prepared
 
     overrides = list(set_ or [])
     if resume:
@@ -111,7 +139,9 @@ def train(
         name = Path(run_config.data.path).stem if run_config.data.path else run_config.data.name
         out = Path("runs") / f"{name}-{run_config.model.get('type', 'vae')}-{time.strftime('%Y%m%d-%H%M%S')}"
     started = time.time()
-    metrics = train_run(run_config, out, resume=resume, log=lambda line: typer.echo(line, err=True))
+    prepared = prepare_run(run_config)
+    with _threads_for(prepared.model):
+        metrics = train_prepared(prepared, out, resume=resume, log=lambda line: typer.echo(line, err=True))
     typer.echo(format_metrics(metrics))
     typer.echo(f"run folder: {out}  ({time.time() - started:.0f} s)")
     typer.echo(f"  pictures: {out}/*.png   metrics: {out}/metrics.json   model: {out}/model")
@@ -288,7 +318,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     """The main metrics as an aligned two-column table."""
     if "error" in metrics:
         return f"not evaluated: {metrics['error']}"
-    lines = [f"{'metric':<36} value", f"{'-' * 36} {'-' * 10}"]
+    lines = [f"{'metric':<40} value", f"{'-' * 40} {'-' * 10}"]
     for key, name in METRIC_ROWS:
         if key not in metrics or metrics[key] is None:
             continue
@@ -296,9 +326,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         if key == "nll":
             name = f"NLL, importance-sampled k={metrics.get('k')} (nats)"
         text = f"{value} / {metrics.get('latent_dim')}" if key == "active_units" else f"{value:.4f}"
-        lines.append(f"{name:<36} {text}")
+        lines.append(f"{name:<40} {text}")
     if "examples" in metrics:
-        lines.append(f"{'examples':<36} {metrics['examples']}")
+        lines.append(f"{'examples':<40} {metrics['examples']}")
     return "\n".join(lines)
 
 

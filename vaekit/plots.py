@@ -114,8 +114,8 @@ def save_image_rows(
     gap = 24
     width = left + len(pictures) * pw + (len(pictures) - 1) * gap + 12
     height = top + ph + bottom
-    # Wrap the title to the figure's width (about 7 pixels a character at this font size).
-    lines = textwrap.wrap(title, max(20, int((width - 20) / 7)))
+    # Wrap the title to the figure's width (about 9 pixels a character at this font size).
+    lines = textwrap.wrap(title, max(20, int((width - 20) / 9)))
     top += 18 * (len(lines) - 1)
     height = top + ph + bottom
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
@@ -182,6 +182,8 @@ def save_training_curves(
     keys = [k for k in (train[0] if train else {}) if isinstance(train[0][k], (int, float))]
     skip = {"epoch", "step", "time", "seconds", "lr", "samples_per_second"}
     keys = [k for k in keys if k not in skip and not all(r.get(k) == train[0][k] for r in train)] or keys[:1]
+    if "loss" in keys:  # the ELBO is often just the negated loss: one panel is enough
+        keys = [k for k in keys if k == "loss" or not all(r.get(k) == -r["loss"] for r in train)]
     n = max(1, len(keys))
     cols = min(3, n)
     rows = math.ceil(n / cols)

@@ -188,7 +188,13 @@ def train_run(
     Returns:
         The test metrics (also in ``out/metrics.json``).
     """
-    prepared = prepare_run(config)
+    return train_prepared(prepare_run(config), out, resume, log)
+
+
+def train_prepared(
+    prepared: Prepared, out: str | Path, resume: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """:func:`train_run` after :func:`prepare_run` (so a caller can look at the model in between)."""
     config, dataset, prep, model = prepared.config, prepared.dataset, prepared.preprocessing, prepared.model
     out = Path(out)
     if resume and "resume" not in inspect.signature(_fit()).parameters:
