@@ -80,3 +80,11 @@ def test_evaluate_reports_every_figure():
     assert report["nll"] <= -report["elbo"] + 1e-3
     assert report["bits_per_dim"] == pytest.approx(report["nll"] / (16 * 0.6931471805599453))
     assert len(report["kl_per_dim"]) == 3
+
+
+def test_point_mass_posterior_reports_no_likelihood():
+    torch.manual_seed(0)
+    model = build_vae([6], latent_dim=2, hidden=(8,), posterior="deterministic")
+    report = evaluate(model, torch.rand(20, 6), k=5)
+    assert report["nll"] is None and report["bits_per_dim"] is None and report["mutual_information"] is None
+    assert report["reconstruction"] > 0
