@@ -6,6 +6,7 @@ command line, to ``benchmarks/RESULTS.md`` (see /work/shared/BENCHMARKS.md for t
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import shlex
@@ -137,9 +138,11 @@ def median(values: Sequence[float]) -> float:
 # --------------------------------------------------------------------------------------------- output
 def machine_note() -> str:
     """One line describing where the figures were taken."""
+    omp = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ}
     return (
         f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; shared, noisy machine (compare only within one run)"
+        f"{torch.get_num_threads()} threads{f', {omp}' if omp else ''}; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores: shared, noisy machine (compare only within one run)"
     )
 
 
