@@ -32,9 +32,12 @@ def test_digits_split_sizes_labels_and_levels():
     assert ds.data_shape == (1, 8, 8) and ds.levels == 17 and ds.is_image
     assert ds.train.x.dtype == torch.uint8 and int(ds.train.x.max()) == 16
     assert ds.n_classes == 10 and set(ds.test.y.tolist()) == set(range(10))
-    # The split is a partition: no example appears in two splits.
-    rows = torch.cat([ds.train.x, ds.validation.x, ds.test.x]).reshape(1797, -1)
-    assert len(rows) == 1797
+    # The split is a partition of the 1,797 images: per-class counts add up to scikit-learn's.
+    from sklearn.datasets import load_digits as sk_digits
+
+    labels = torch.cat([ds.train.y, ds.validation.y, ds.test.y])
+    assert torch.equal(labels.bincount(), torch.from_numpy(sk_digits().target).bincount())
+    assert int(torch.cat([ds.train.x, ds.validation.x, ds.test.x]).sum()) == int(sk_digits().images.sum())
 
 
 def test_unknown_dataset_lists_the_builtins():
