@@ -108,7 +108,7 @@ def save_image_rows(
     pictures = [tile(p) for p in panels]
     rows, cols = panels[0].shape[:2]
     ph, pw = pictures[0].shape[:2]
-    left = 60 if row_labels else 12
+    left = 16 + 7 * max(len(str(label)) for label in row_labels) if row_labels else 12  # ~7 px a character
     bottom = 30 if column_labels else 12
     top = 40 + (22 if panel_titles else 0)
     gap = 24
