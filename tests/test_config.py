@@ -13,6 +13,7 @@ from vaekit.config import (
     describe_options,
     load_config,
     model_spec,
+    objective_spec,
     parse_override,
     read_yaml,
 )
@@ -106,3 +107,12 @@ def test_every_typed_key_has_help():
         line = next(line for line in text.splitlines() if line.strip().startswith(key))
         assert "#" in line and len(line.split("#", 1)[1].strip()) > 5
     assert isinstance(config_from_dict({"model": "vae"}), RunConfig)
+
+
+@pytest.mark.parametrize(
+    ("model", "objective"), [("vae", "elbo"), ("vqvae", "vq"), ("wae", "wae"), ("vaegan", "vaegan")]
+)
+def test_objective_defaults_to_the_models_own(model, objective):
+    assert objective_spec(load_config(overrides=[f"model={model}"]))["type"] == objective
+    chosen = load_config(overrides=[f"model={model}", "objective.type=iwae"])
+    assert objective_spec(chosen)["type"] == "iwae"

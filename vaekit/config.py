@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from vaekit.registry import ConfigError
+from vaekit.registry import ConfigError, default_objective
 
 
 def _option(default: Any, help: str, factory: Any = None) -> Any:  # noqa: A002 - "help" reads best here
@@ -304,8 +304,9 @@ def model_spec(config: RunConfig, n_classes: int | None, image_data: bool) -> di
 
 
 def objective_spec(config: RunConfig) -> dict[str, Any]:
-    """The objective section with its default type ("elbo")."""
-    return {"type": "elbo", **config.objective}
+    """The objective section, its type defaulting to the model builder's own objective
+    (``elbo`` for a VAE, ``vq`` for a VQ-VAE, ``wae`` for a WAE, ...)."""
+    return {"type": default_objective(config.model.get("type", "vae")), **config.objective}
 
 
 def describe_options() -> str:
@@ -317,5 +318,5 @@ def describe_options() -> str:
             default = yaml.safe_dump(f.default, default_flow_style=True).strip().removesuffix("...").strip()
             lines.append(f"  {f.name}: {default}  # {f.metadata['help']}")
     lines.append("model:  # {type: a registered model builder (default vae), conditional: bool, builder arguments}")
-    lines.append("objective:  # {type: a registered objective (default elbo), its arguments}")
+    lines.append("objective:  # {type: a registered objective (default: the model's own), its arguments}")
     return "\n".join(lines)

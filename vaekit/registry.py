@@ -143,22 +143,30 @@ class Part(nn.Module):
 
 
 _BUILDERS: dict[str, Callable[..., Any]] = {}
+_DEFAULT_OBJECTIVES: dict[str, str] = {}
 
 
-def register_builder(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register_builder(name: str, objective: str = "elbo") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a model builder ``f(data_shape, **arguments) -> model`` under ``name``.
 
     Builders are what configs and the CLI name with ``model: {type: name, ...}``; each takes
     the data's shape first and its own keyword arguments (e.g. ``latent_dim``, ``n_classes``).
+    ``objective`` names the registered objective a config uses when it names none.
     """
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         if name in _BUILDERS and _BUILDERS[name] is not function:
             raise ValueError(f"model builder {name!r} is already registered")
         _BUILDERS[name] = function
+        _DEFAULT_OBJECTIVES[name] = objective
         return function
 
     return decorate
+
+
+def default_objective(builder: str) -> str:
+    """The objective a model built by ``builder`` trains with unless a config names another."""
+    return _DEFAULT_OBJECTIVES.get(builder, "elbo")
 
 
 def model_builders() -> dict[str, Callable[..., Any]]:

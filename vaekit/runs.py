@@ -29,6 +29,7 @@ from vaekit import figures
 from vaekit.config import RunConfig, TrainConfig, config_from_dict, model_spec, objective_spec, read_yaml
 from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, read_examples
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
+from vaekit.models.output import SamplingUnavailableError
 from vaekit.registry import ConfigError, build, build_model
 
 RUN_CONFIG = "config.yaml"
@@ -237,7 +238,10 @@ def draw_run_figures(
     split = dataset.test if len(dataset.test) else dataset.train
     x = prep.model_inputs(split.x)
     y = _labels_for(model, split)
-    written = figures.draw_samples(model, prep, out / FIGURE_FILES["samples"], seed=seed)
+    try:
+        written = figures.draw_samples(model, prep, out / FIGURE_FILES["samples"], seed=seed)
+    except SamplingUnavailableError:
+        written = []  # e.g. a VQ-VAE before `vaekit train-prior`: the other figures still apply
     recon_y = None if y is None else y[:32]
     written += figures.draw_reconstructions(model, prep, x[:32], recon_y, out / FIGURE_FILES["reconstructions"])
     written += figures.draw_interpolations(

@@ -21,10 +21,16 @@ class DynamicBinarize:
     (the dynamic binarization of Burda et al. 2015; against overfitting binary likelihoods)."""
 
     def __init__(self, levels: int, generator: torch.Generator | None = None):
-        self.scale = 1.0 / (int(levels) - 1)
+        self.levels = int(levels)
+        self.scale = 1.0 / (self.levels - 1)
         self.generator = generator
 
     def __call__(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.uint8 and self.levels <= 256:
+            # P(U < v) = v / (levels - 1) for U uniform on {0, ..., levels - 2}: an exact Bernoulli
+            # draw from integer noise, about 4x cheaper than float probabilities + torch.bernoulli.
+            u = torch.randint(0, self.levels - 1, x.shape, dtype=torch.uint8, generator=self.generator, device=x.device)
+            return (u < x).float()
         p = x.float().mul_(self.scale)
         return torch.bernoulli(p, generator=self.generator)
 

@@ -4,7 +4,7 @@ from vaekit.models.builders import build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
-from vaekit.models.output import VAEOutput
+from vaekit.models.output import SamplingUnavailableError, VAEOutput
 from vaekit.models.sequence_vae import build_sequence_vae
 from vaekit.models.vae import VAE
 from vaekit.models.vaegan import VAEGAN, Discriminator, build_vaegan
@@ -18,6 +18,7 @@ __all__ = [
     "HierarchicalOutput",
     "HierarchicalVAE",
     "LabelConditioner",
+    "SamplingUnavailableError",
     "TransformerCodePrior",
     "VAE",
     "VAEGAN",

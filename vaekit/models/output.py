@@ -8,6 +8,10 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 
+class SamplingUnavailableError(ValueError):
+    """A model cannot generate yet (e.g. a VQ-VAE whose prior over codes is not trained)."""
+
+
 @dataclass
 class VAEOutput:
     """What one forward pass of a VAE produces.

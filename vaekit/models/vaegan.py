@@ -124,7 +124,7 @@ class VAEGAN(nn.Module):
         return save_model(self, directory)
 
 
-@register_builder("vaegan")
+@register_builder("vaegan", objective="vaegan")
 def build_vaegan(
     data_shape: Sequence[int],
     latent_dim: int = 32,

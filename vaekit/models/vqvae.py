@@ -25,12 +25,13 @@ from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import diagonal_gaussian
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import LabelConditioner
+from vaekit.models.output import SamplingUnavailableError
 from vaekit.nn.grid_conv import GridConvDecoder, GridConvEncoder
 from vaekit.nn.quantizer import QuantizerOutput, VectorQuantizer
 from vaekit.registry import build, register, register_builder
 
 
-class MissingPriorError(ValueError):
+class MissingPriorError(SamplingUnavailableError):
     """A VQ-VAE was asked to generate before its prior over codes was trained."""
 
 
@@ -263,7 +264,7 @@ class VQVAE(nn.Module):
         return save_model(self, directory)
 
 
-@register_builder("vqvae")
+@register_builder("vqvae", objective="vq")
 def build_vqvae(
     data_shape: Sequence[int],
     num_codes: int = 512,

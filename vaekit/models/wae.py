@@ -15,7 +15,7 @@ from vaekit.models.vae import VAE
 from vaekit.registry import register_builder
 
 
-@register_builder("wae")
+@register_builder("wae", objective="wae")
 def build_wae(
     data_shape: Sequence[int],
     latent_dim: int = 8,
