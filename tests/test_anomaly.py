@@ -16,15 +16,6 @@ from vaekit.cli_anomaly import register
 OUTLIER = 7  # row of the planted outlier
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train fastest on one thread, and the test machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def correlated_table(n: int = 200, seed: int = 0) -> np.ndarray:
     """Six features that lie near a 2-dimensional plane, on different scales."""
     rng = np.random.default_rng(seed)

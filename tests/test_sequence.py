@@ -18,14 +18,6 @@ from vaekit.train import fit
 PAD = -100
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _network(kind: str, vocab: int = 3, context: int = 5, length: int = 4):
     torch.manual_seed(0)
     if kind == "recurrent":

@@ -15,15 +15,6 @@ from vaekit.objectives import LossOutput
 from vaekit.train import CheckpointError, NonFiniteLossError, StopTraining, fit, lr_at, read_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a shared, loaded machine makes thread barriers slow)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _data(n: int = 96, seed: int = 0) -> torch.Tensor:
     """uint8 'images' with 17 grey levels, like the digits."""
     return torch.randint(0, 17, (n, 1, 4, 4), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)

@@ -20,15 +20,6 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SMALL = {"latent_dim": 4, "hidden": [32]}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, especially on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits():
     data = load_digits()

@@ -27,15 +27,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models on a shared 2-core machine: one thread avoids contention that is many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_model(**overrides) -> VQVAE:
     torch.manual_seed(0)
     return vaekit.build_model({**SMALL, **overrides}, [1, 8, 8])
