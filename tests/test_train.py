@@ -213,6 +213,8 @@ def test_bf16_and_schedules_run():
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
         ({"lr": -1.0}, "lr must be a positive number"),
         ({"grad_clip": 0}, "grad_clip must be a positive number"),
+        ({"skip_grad_norm": -1.0}, "skip_grad_norm must be a positive number"),
+        ({"max_steps": 0}, "max_steps must be an integer >= 1"),
         ({"y": torch.zeros(3)}, "x has 8 examples but y has 3"),
     ],
 )
@@ -229,3 +231,70 @@ def test_progress_bar_shows_live_loss_reconstruction_and_kl(monkeypatch, capsys)
     assert "epoch 1/1" in shown and all(f"{k}=" in shown for k in ("loss", "reconstruction", "kl"))
     fit(_model(), ELBOObjective(), _data(40), epochs=1, batch_size=10, transform=_binarize(), progress=False)
     assert capsys.readouterr().err == ""
+
+
+class _HugeAt:
+    """The ELBO, with the loss scaled by 1e6 (finite, but an outlier gradient) at the given steps."""
+
+    def __init__(self, *steps: int):
+        self.steps, self.inner = set(steps), ELBOObjective()
+
+    def __call__(self, model, batch, step):
+        result = self.inner(model, batch, step)
+        if step in self.steps:
+            result.loss = result.loss * 1e6
+        return result
+
+
+def _training_state(run_dir) -> dict[str, torch.Tensor]:
+    """Weights and optimizer state (Adam moments and step count) of a run's last checkpoint."""
+    checkpoint = read_checkpoint(run_dir / "checkpoints" / "last")
+    optimizer = {k: v for k, v in checkpoint.tensors.items() if k.startswith("optimizer/")}
+    return {**checkpoint.model_state, **optimizer}
+
+
+SKIP = dict(epochs=3, batch_size=20, lr=5e-3, grad_clip=5.0, skip_grad_norm=1e3, progress=False, seed=3)
+
+
+def test_outlier_step_is_skipped_leaving_weights_and_adam_state_and_max_steps_stops_exactly(tmp_path):
+    x = _data()  # 5 steps per epoch
+    before = fit(_model(), _HugeAt(7), x, run_dir=tmp_path / "a", transform=_binarize(), max_steps=7, **SKIP)
+    after = fit(_model(), _HugeAt(7), x, run_dir=tmp_path / "b", transform=_binarize(), max_steps=8, **SKIP)
+    assert (before.steps, after.steps) == (7, 8)  # stopped at exactly that step, in epoch 2 ...
+    assert after.records[-1]["partial"] and after.records[-1]["step"] == 8 and len(after.records) == 2
+    assert after.stop_reason == "max_steps" and after.stopped_early  # ... which is recorded as partial
+    assert [r["skipped_updates"] for r in after.records] == [0, 1] and after.skipped_updates == 1
+    state_before, state_after = _training_state(tmp_path / "a"), _training_state(tmp_path / "b")
+    assert any(k.endswith("/step") for k in state_after) and any(k.endswith("/exp_avg_sq") for k in state_after)
+    assert state_before.keys() == state_after.keys()
+    for key, value in state_before.items():
+        assert torch.equal(value, state_after[key]), key
+
+
+def test_normal_steps_are_unaffected_by_skipping_and_max_seconds_stops():
+    x = _data()
+    plain, lenient = _model(), _model()
+    fit(plain, ELBOObjective(), x, transform=_binarize(), **{**SKIP, "skip_grad_norm": None})
+    history = fit(lenient, ELBOObjective(), x, transform=_binarize(), **{**SKIP, "skip_grad_norm": 1e9})
+    assert [r["skipped_updates"] for r in history.records] == [0, 0, 0] and history.stop_reason is None
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, lenient.state_dict()[key]), key
+    timed = fit(_model(), ELBOObjective(), x, transform=_binarize(), max_seconds=1e-9, **SKIP)
+    assert timed.steps == 1 and timed.stop_reason == "max_seconds" and timed.records[0]["partial"]
+
+
+def test_resume_after_skipped_updates_is_bit_exact(tmp_path):
+    x = _data()
+    reference = _model()
+    full = fit(reference, _HugeAt(2, 8), x, run_dir=tmp_path / "a", transform=_binarize(), **SKIP)
+    interrupted = _model()
+    with pytest.raises(_KilledError):
+        fit(interrupted, _HugeAt(2, 8), x, run_dir=tmp_path / "b", transform=_binarize(),
+            callbacks=[_kill_after(2)], **SKIP)  # fmt: skip
+    resumed_model = _model(seed=99)
+    resumed = fit(resumed_model, _HugeAt(2, 8), x, run_dir=tmp_path / "b", transform=_binarize(), resume=True, **SKIP)
+    assert full.skipped_updates == resumed.skipped_updates == 2
+    assert [r["skipped_updates"] for r in resumed.records] == [1, 1, 0]
+    assert resumed.train == full.train
+    for key, value in reference.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[key]), key

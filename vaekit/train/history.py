@@ -19,6 +19,9 @@ class History:
         best_val_loss: that loss.
         stopped_early: whether early stopping (patience) or a callback ended the run before ``epochs``.
         steps: optimizer steps taken in total (over resumes too).
+        stop_reason: why the run ended before ``epochs``: "patience", "callback", "max_steps", "max_seconds",
+            or None.
+        skipped_updates: steps whose update was skipped for an outlier gradient norm, in total.
     """
 
     train: list[dict[str, float]] = field(default_factory=list)
@@ -28,6 +31,8 @@ class History:
     best_val_loss: float | None = None
     stopped_early: bool = False
     steps: int = 0
+    stop_reason: str | None = None
+    skipped_updates: int = 0
 
     @property
     def epochs(self) -> int:
@@ -49,4 +54,6 @@ class History:
             best_val_loss=data["best_val_loss"],
             stopped_early=bool(data["stopped_early"]),
             steps=int(data["steps"]),
+            stop_reason=data.get("stop_reason"),
+            skipped_updates=int(data.get("skipped_updates", 0)),
         )

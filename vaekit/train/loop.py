@@ -4,7 +4,8 @@ Hot path: the data stays one tensor on the device (uint8 stays uint8) and each b
 ``index_select`` of it followed by the transform; metric sums accumulate as device tensors and are read
 once per epoch (and by the progress bar at most twice a second); the non-finite guard skips the step on
 the device through the fused optimizers' ``found_inf`` flag and is read every step on CPU (free there)
-and every ``GUARD_INTERVAL`` steps on accelerators.
+and every ``GUARD_INTERVAL`` steps on accelerators. Skipping of outlier updates (``skip_grad_norm``) uses the
+same flag, per optimizer, so it costs no host sync either.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ Callback = Callable[[int, dict[str, Any]], Any]
 PRECISIONS = ("fp32", "bf16")
 GUARD_INTERVAL = 32  # steps between reads of the non-finite flag on accelerators
 # Settings a resumed run must share with the run that wrote the checkpoint, or it would not continue exactly.
-RESUME_SETTINGS = ("batch_size", "lr", "optimizer", "weight_decay", "lr_schedule", "grad_clip", "seed", "world_size")
+RESUME_SETTINGS = (
+    "batch_size", "lr", "optimizer", "weight_decay", "lr_schedule", "grad_clip", "skip_grad_norm", "seed", "world_size"
+)  # fmt: skip
 
 
 class _Sums:
@@ -120,6 +123,15 @@ def _check_arguments(args: dict[str, Any]) -> None:
     check_lr_schedule(args["lr_schedule"])
     if args["grad_clip"] is not None and not (isinstance(args["grad_clip"], (int, float)) and args["grad_clip"] > 0):
         raise ValueError(f"grad_clip must be a positive number or None, got {args['grad_clip']!r}")
+    for key in ("skip_grad_norm", "max_seconds"):
+        value = args[key]
+        if value is not None and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and math.isfinite(value)
+        ):
+            raise ValueError(f"{key} must be a positive number or None, got {value!r}")
+    max_steps = args["max_steps"]
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"max_steps must be an integer >= 1 or None, got {max_steps!r}")
     patience = args["patience"]
     if patience is not None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
@@ -234,6 +246,9 @@ def fit(
     weight_decay: float = 0.0,
     lr_schedule: str = "constant",
     grad_clip: float | None = None,
+    skip_grad_norm: float | None = None,
+    max_steps: int | None = None,
+    max_seconds: float | None = None,
     patience: int | None = None,
     run_dir: str | Path | None = None,
     resume: bool = False,
@@ -267,6 +282,15 @@ def fit(
         weight_decay: L2 (adam) or decoupled (adamw) weight decay.
         lr_schedule: "constant", "cosine" (to 0 at the end) or "step" (halved after each third).
         grad_clip: maximum global gradient norm per parameter group, or None.
+        skip_grad_norm: skip an optimizer's update when the gradient norm of its parameters (after the
+            data-parallel reduction, before clipping) is above this or not finite, leaving the weights and the
+            optimizer state untouched (NVAE/VDVAE outlier skipping); the count per epoch is logged as
+            ``skipped_updates``. A non-finite loss still raises :class:`NonFiniteLossError`.
+        max_steps: stop after this many optimizer steps in total (counting a resumed run's steps).
+        max_seconds: stop after this much wall-clock time in this call (validation and checkpoints included).
+            Both are checked after each step; the epoch in progress is recorded as ``partial``, then validated
+            and checkpointed as at an epoch end, and ``History.stop_reason`` says why the run ended. Resuming
+            such a run does not continue it (its partial epoch counts as its last).
         patience: stop after this many epochs without a lower validation loss (None: never).
         run_dir: folder for ``metrics.jsonl``, ``metrics.csv``, ``checkpoints/last`` and ``checkpoints/best``.
         resume: continue from ``run_dir/checkpoints/last`` exactly as the interrupted run would have.
@@ -296,6 +320,7 @@ def fit(
         "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "optimizer": optimizer,
         "weight_decay": float(weight_decay), "lr_schedule": lr_schedule, "seed": int(seed),
         "grad_clip": None if grad_clip is None else float(grad_clip), "n_train": int(x.shape[0]),
+        "skip_grad_norm": None if skip_grad_norm is None else float(skip_grad_norm),
     }  # fmt: skip
     target = resolve_device(device)
     for name, t in (("transform", transform), ("val_transform", val_transform)):
@@ -340,14 +365,29 @@ def fit(
             if precision == "bf16"
             else contextlib.nullcontext
         )
-        train_step = _TrainStep(model, objective, groups, optimizers, guard, context, grad_clip, autocast)
+        train_step = _TrainStep(model, objective, groups, optimizers, guard, context, grad_clip, autocast,
+                                skip_grad_norm, history.skipped_updates)  # fmt: skip
         step = history.steps
         constant_lr = lr_schedule == "constant"
         set_lr(optimizers, lr_at(lr_schedule, float(lr), step, total_steps))
         stop = history.stopped_early
+        began, first_step = time.perf_counter(), step
+
+        def budget_spent(clock: bool = True) -> str | None:
+            """Why the step or time budget ends the run now, or None (same decision on every rank)."""
+            if max_steps is not None and step >= max_steps:
+                return "max_steps"
+            if not clock or max_seconds is None or (context.enabled and step % check_every):
+                return None  # under torchrun the ranks agree on the clock every check_every steps only
+            return "max_seconds" if context.broadcast_flag(time.perf_counter() - began >= max_seconds) else None
+
         for epoch in range(history.epochs, int(epochs)):
+            reason = None if stop else budget_spent(clock=step > first_step)  # this call takes one step at least
+            if reason is not None:  # spent before this epoch began (by validation, or in a resumed run)
+                history.stop_reason, history.stopped_early, stop = reason, True, True
             if stop:
                 break
+            partial = False
             started = time.perf_counter()
             model.train()
             permutation = torch.randperm(n_train, generator=order).to(target)
@@ -367,9 +407,14 @@ def fit(
                 train_step(xb, yb, step, global_size, sums, check=step % check_every == 0)
                 step += 1
                 bar.step(sums.means)
+                reason = budget_spent()
+                if reason is not None:
+                    partial = batch + 1 < steps_per_epoch
+                    break
             bar.close()
             guard.raise_if_bad(step - 1)
             train_seconds = time.perf_counter() - started
+            examples = n_train if reason is None or not partial else (batch + 1) * batch_size
             train_means = sums.means(context)
             val_means = _validate(model, objective, val_x, val_y, val_transform or transform, batch_size, step,
                                   seed, context, autocast) if val_x is not None else {}  # fmt: skip
@@ -380,11 +425,17 @@ def fit(
                 "epoch": epoch + 1,
                 "step": step,
                 "seconds": time.perf_counter() - started,
-                "samples_per_second": n_train / max(train_seconds, 1e-9),
+                "samples_per_second": examples / max(train_seconds, 1e-9),
                 "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"],
                 **{f"train_{k}": v for k, v in train_means.items()},
                 **{f"val_{k}": v for k, v in val_means.items()},
             }
+            if skip_grad_norm is not None:
+                total_skipped = train_step.skipped_total()  # one host read per epoch
+                record["skipped_updates"] = total_skipped - history.skipped_updates
+                history.skipped_updates = total_skipped
+            if reason is not None:
+                record["partial"] = partial
             history.records.append(record)
             history.steps = step
             improved = False
@@ -405,8 +456,12 @@ def fit(
                         callback(epoch + 1, record)
                     except StopTraining:
                         requested = True
+            if (stop or requested) and epoch + 1 < epochs:
+                history.stop_reason = "callback" if requested else "patience"
             stop = context.broadcast_flag(stop or requested)
-            history.stopped_early = stop and epoch + 1 < epochs
+            if reason is not None and (partial or epoch + 1 < epochs):
+                stop, history.stop_reason = True, reason
+            history.stopped_early = stop and (epoch + 1 < epochs or partial)
             if run_path is not None:
                 _save(run_path, model, optimizers, history, settings, since_best, context, order, transform,
                       val_transform, target, improved)  # fmt: skip
@@ -436,15 +491,25 @@ class _TrainStep:
         context: DistributedContext,
         grad_clip: float | None,
         autocast: Callable[[], Any],
+        skip_grad_norm: float | None = None,
+        skipped_before: int = 0,
     ):
         self.model, self.objective, self.groups, self.optimizers = model, objective, groups, optimizers
         self.guard, self.context, self.grad_clip, self.autocast = guard, context, grad_clip, autocast
+        self.skip_grad_norm = skip_grad_norm
         self.parameters = list(dict.fromkeys(p for params in groups.values() for p in params))
         self.fused = {name: bool(opt.defaults.get("fused")) for name, opt in optimizers.items()}
+        # Per optimizer: 1 to skip its step (the guard's flag, or an outlier gradient norm of its group).
+        self.skip = {name: guard.flag if skip_grad_norm is None else torch.zeros_like(guard.flag) for name in groups}
+        self.skipped = torch.full_like(guard.flag, float(skipped_before))  # steps with a skipped update, in total
         for name, opt in optimizers.items():
             if self.fused[name]:
-                opt.found_inf = guard.flag  # the fused kernels skip the whole step when it is 1
+                opt.found_inf = self.skip[name]  # the fused kernels skip the whole step when it is 1
         self.group_names_checked = False
+
+    def skipped_total(self) -> int:
+        """Steps in which at least one optimizer's update was skipped as an outlier (reads the device)."""
+        return int(self.skipped.item())
 
     def __call__(self, xb: Tensor, yb: Tensor | None, step: int, global_size: int, sums: _Sums, check: bool) -> None:
         """Train on ``xb`` (possibly empty on a rank whose shard is empty); ``check`` reads the guard flag."""
@@ -465,15 +530,31 @@ class _TrainStep:
             sums.add(names, values, size)
         if self.context.enabled:
             bad = self.context.all_reduce_gradients(self.parameters, size / global_size, bad)
-        if self.grad_clip is not None:
-            for params in self.groups.values():
-                norm = nn.utils.clip_grad_norm_(params, float(self.grad_clip), foreach=True)
-                bad = torch.maximum(bad, (~torch.isfinite(norm)).float())
+        outliers: dict[str, Tensor] = {}
+        for name, params in self.groups.items():
+            norm = None
+            if self.skip_grad_norm is not None:
+                grads = [p.grad for p in params if p.grad is not None]
+                norm = nn.utils.get_total_norm(grads, foreach=True) if grads else bad.new_zeros(())
+                outliers[name] = (~(norm <= self.skip_grad_norm)).float()  # NaN norms count as outliers too
+            if self.grad_clip is not None:
+                if norm is None:
+                    norm = nn.utils.clip_grad_norm_(params, float(self.grad_clip), foreach=True)
+                else:
+                    nn.utils.clip_grads_with_norm_(params, float(self.grad_clip), norm, foreach=True)
+                if name not in outliers:  # a skipped update needs no guard; a finite loss stays trainable
+                    bad = torch.maximum(bad, (~torch.isfinite(norm)).float())
         self.guard.record(bad, names, finite)
         if check:
             self.guard.raise_if_bad(step)
+        if outliers:
+            any_outlier = torch.zeros_like(bad)
+            for name, outlier in outliers.items():
+                torch.maximum(self.guard.flag, outlier, out=self.skip[name])
+                torch.maximum(any_outlier, outlier, out=any_outlier)
+            self.skipped.add_(any_outlier * (1 - self.guard.flag))
         for name, opt in self.optimizers.items():
-            if self.fused[name] or self.guard.flag.item() == 0:
+            if self.fused[name] or self.skip[name].item() == 0:
                 opt.step()
 
     def _check_groups(self, result: LossOutput) -> None:
