@@ -58,6 +58,11 @@ class TrainConfig:
     weight_decay: float | None = _option(None, "weight decay")
     lr_schedule: Any = _option(None, "learning-rate schedule: a name or a mapping")
     grad_clip: float | None = _option(None, "clip the gradient norm to this")
+    skip_grad_norm: float | None = _option(
+        None, "skip updates whose gradient norm is above this or not finite (NVAE outlier skipping)"
+    )
+    max_steps: int | None = _option(None, "stop after this many optimizer steps (the last epoch is partial)")
+    max_seconds: float | None = _option(None, "stop after this many seconds of training (the last epoch is partial)")
     patience: int | None = _option(None, "stop after this many epochs without validation improvement")
     device: str | None = _option(None, "device: cpu, cuda, cuda:1, ...")
     precision: str | None = _option(None, "numeric precision (e.g. fp32, bf16)")

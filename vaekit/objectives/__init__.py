@@ -1,7 +1,7 @@
 """Objectives (plain functions and configured callables) and weight schedules."""
 
 from vaekit.objectives.elbo import LossOutput, elbo, free_bits_kl, iwae_bound, log_mean_exp
-from vaekit.objectives.hierarchical import GradientSkipper, HierarchicalELBO, SpectralPenalty
+from vaekit.objectives.hierarchical import HierarchicalELBO, SpectralPenalty
 from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
 from vaekit.objectives.schedules import CapacityIncrease, Constant, Cyclical, LinearWarmup, Schedule, as_schedule
@@ -14,7 +14,6 @@ __all__ = [
     "Constant",
     "Cyclical",
     "ELBOObjective",
-    "GradientSkipper",
     "HierarchicalELBO",
     "IWAEObjective",
     "LinearWarmup",

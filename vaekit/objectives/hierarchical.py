@@ -1,5 +1,6 @@
 """The ELBO of hierarchical VAEs with NVAE's stabilizers: KL warm-up, KL balancing across groups,
-spectral regularization, and skipping of updates with outlier gradient norms.
+and spectral regularization. (NVAE's fourth stabilizer, skipping updates with outlier gradient norms,
+belongs to the training loop: ``vaekit.train.fit(..., skip_grad_norm=...)``.)
 
 The objective works with any model whose output carries ``group_sizes`` (a
 :class:`~vaekit.models.hierarchical.HierarchicalOutput`); a plain VAE counts as one group.
@@ -7,7 +8,6 @@ The objective works with any model whose output carries ``group_sizes`` (a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,57 +114,6 @@ class SpectralPenalty:
         return self.singular_values(model).sum()
 
 
-class GradientSkipper:
-    """Skips optimizer updates whose total gradient norm is above ``max_norm`` or not finite
-    (the update skipping of Child 2021, VDVAE), inside an unchanged training loop.
-
-    :meth:`watch` is given the loss before the loop calls ``backward``; when that backward pass
-    has finished (all gradients accumulated), the total norm of the model's gradients is
-    computed and, for an outlier, every gradient is set to None: optimizers such as Adam then
-    leave those parameters and their moment estimates untouched at the following ``step``.
-
-    Attributes:
-        skipped: number of updates skipped so far.
-        last_skipped: whether the latest backward pass was skipped.
-        last_norm: the latest total gradient norm.
-    """
-
-    def __init__(self, max_norm: float):
-        if max_norm <= 0:
-            raise ValueError(f"the gradient-norm threshold must be positive, got {max_norm}")
-        self.max_norm = float(max_norm)
-        self.skipped = 0
-        self.last_skipped = False
-        self.last_norm = 0.0
-
-    def watch(self, model: nn.Module, loss: Tensor) -> None:
-        """Arrange for the gradients of ``model`` to be checked when ``loss.backward()`` completes."""
-        if not loss.requires_grad:
-            return
-        parameters = [p for p in model.parameters() if p.requires_grad]
-
-        def at_backward_start(grad: Tensor) -> Tensor:
-            # The engine runs queued callbacks once the whole backward pass (accumulation included) is done.
-            torch.autograd.Variable._execution_engine.queue_callback(lambda: self.check(parameters))
-            return grad
-
-        loss.register_hook(at_backward_start)
-
-    def check(self, parameters: Sequence[Tensor]) -> bool:
-        """Check the gradients of ``parameters`` now; clear them all if their norm is an outlier."""
-        grads = [p.grad for p in parameters if p.grad is not None]
-        norm = (
-            float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads else 0.0
-        )
-        self.last_norm = norm
-        self.last_skipped = not math.isfinite(norm) or norm > self.max_norm
-        if self.last_skipped:
-            self.skipped += 1
-            for p in parameters:
-                p.grad = None
-        return self.last_skipped
-
-
 @register("objective", "hierarchical_elbo")
 class HierarchicalELBO(Objective):
     """Negative ELBO of a hierarchical VAE, with warm-up, KL balancing and spectral regularization.
@@ -182,14 +131,13 @@ class HierarchicalELBO(Objective):
         kl_balance: use KL balancing while ``beta < 1``.
         spectral_weight: lambda (a number or a schedule config); 0 turns the penalty off.
         power_iterations: power iterations per step for the spectral estimates.
-        skip_gradient_norm: skip updates whose gradient norm exceeds this (None: never skip).
         active_threshold: a latent dimension counts as active in a batch if the variance of its
             posterior mean over the batch exceeds this (Burda et al. 2015).
         samples: draws of the latents per example.
 
     Logged terms: ``loss``, ``reconstruction``, ``kl``, ``elbo``, ``beta``, ``kl_group_<l>`` (top
     group 0), ``active_units`` (batch estimate), ``spectral`` (sum of singular values, when
-    penalized), ``skipped`` (1 if the previous update was skipped, when skipping is on).
+    penalized). Outlier updates are skipped by the training loop (``fit(..., skip_grad_norm=...)``).
     """
 
     def __init__(
@@ -198,7 +146,6 @@ class HierarchicalELBO(Objective):
         kl_balance: bool = True,
         spectral_weight: float | dict | Schedule = 0.0,
         power_iterations: int = 1,
-        skip_gradient_norm: float | None = None,
         active_threshold: float = 0.01,
         samples: int = 1,
     ):
@@ -206,7 +153,6 @@ class HierarchicalELBO(Objective):
         self.kl_balance = bool(kl_balance)
         self.spectral_weight = as_schedule(spectral_weight)
         self.spectral = SpectralPenalty(iterations=power_iterations)
-        self.skipper = None if skip_gradient_norm is None else GradientSkipper(skip_gradient_norm)
         self.active_threshold = float(active_threshold)
         self.samples = int(samples)
 
@@ -245,10 +191,6 @@ class HierarchicalELBO(Objective):
             spectral = self.spectral(model)
             loss = loss + weight * spectral
             terms["spectral"] = spectral.detach()
-        if self.skipper is not None:
-            terms["skipped"] = rec_mean.new_tensor(float(self.skipper.last_skipped))
-            if torch.is_grad_enabled():
-                self.skipper.watch(model, loss)
         terms["loss"] = loss.detach()
         vectors = {"kl_per_dim": per_dim.detach().mean(0), "kl_per_group": group_means}
         return LossOutput(loss, terms, vectors)
