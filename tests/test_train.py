@@ -298,3 +298,22 @@ def test_resume_after_skipped_updates_is_bit_exact(tmp_path):
     assert resumed.train == full.train
     for key, value in reference.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[key]), key
+
+
+def _nan_gradient_at_step_1(model, batch, step):
+    """A finite loss whose gradient is NaN at step 1 (d sqrt(u)/du at u = 0 is infinite, times 0)."""
+    loss = _toward_one(model, batch, step).loss
+    if step == 1:
+        loss = loss + torch.sqrt(model.w * 0)
+    return LossOutput(loss, {"loss": loss.detach()})
+
+
+def test_non_finite_gradient_of_a_finite_loss_is_skipped_not_raised():
+    x = torch.zeros(8, 1)
+    kwargs = dict(epochs=1, batch_size=2, lr=0.1, grad_clip=1.0, progress=False)
+    with pytest.raises(NonFiniteLossError, match="the gradient norm"):  # no skipping: the guard stops the run
+        fit(_Scalar(), _nan_gradient_at_step_1, x, **kwargs)
+    model = _Scalar()
+    history = fit(model, _nan_gradient_at_step_1, x, skip_grad_norm=1e3, **kwargs)
+    assert history.skipped_updates == 1 and history.steps == 4 and math.isfinite(model.w.item())
+    assert 0.0 < model.w.item() <= 0.3 + 1e-6  # three Adam steps of size lr at most
