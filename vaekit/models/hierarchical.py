@@ -33,6 +33,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import diagonal_gaussian
+from vaekit.models.checks import check_data_batch
 from vaekit.models.output import VAEOutput
 from vaekit.nn.cells import (
     DownsampleCell,
@@ -222,18 +223,7 @@ class HierarchicalVAE(nn.Module):
         """Raise ValueError naming the problem if ``x`` cannot be fed to this model (or a ``y`` is given)."""
         if y is not None:
             raise ValueError("this hierarchical VAE is not conditional; it takes no y")
-        if not isinstance(x, Tensor):
-            raise ValueError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != len(self.data_shape) + 1 or tuple(x.shape[1:]) != self.data_shape:
-            raise ValueError(
-                f"input has shape {tuple(x.shape)}; this model expects (batch, {', '.join(map(str, self.data_shape))})"
-            )
-        if x.is_floating_point():
-            if not torch.isfinite(x).all():
-                raise ValueError("input contains NaN or infinite values")
-        elif not (x.dtype in (torch.int64, torch.int32, torch.uint8) and self.likelihood.discrete_levels):
-            raise ValueError(f"input has dtype {x.dtype}; this model expects a floating-point tensor")
-        self.likelihood.check_data(x)
+        check_data_batch(x, self.data_shape, self.likelihood, allow_integer=True)
 
     # ------------------------------------------------------------- the towers
     def _network_input(self, x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.priors import Prior
+from vaekit.models.checks import check_data_batch
 from vaekit.models.conditioner import Conditioner
 from vaekit.models.output import VAEOutput
 from vaekit.registry import register
@@ -57,18 +58,7 @@ class VAE(nn.Module):
     # ----------------------------------------------------------------- checks
     def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
         """Raise ValueError naming the problem if ``x`` (and ``y``) cannot be fed to this model."""
-        if not isinstance(x, Tensor):
-            raise ValueError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if tuple(x.shape[1:]) != self.data_shape or x.dim() != len(self.data_shape) + 1:
-            raise ValueError(
-                f"input has shape {tuple(x.shape)}; this model expects (batch, {', '.join(map(str, self.data_shape))})"
-            )
-        if x.is_floating_point():
-            if not torch.isfinite(x).all():
-                raise ValueError("input contains NaN or infinite values")
-        elif not (x.dtype in (torch.int64, torch.int32, torch.uint8) and self.likelihood.discrete_levels):
-            raise ValueError(f"input has dtype {x.dtype}; this model expects a floating-point tensor")
-        self.likelihood.check_data(x)
+        check_data_batch(x, self.data_shape, self.likelihood, allow_integer=True)
         if self.conditioner is not None:
             if y is None:
                 raise ValueError("this is a conditional model: pass the condition y (labels or attributes)")

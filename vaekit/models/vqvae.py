@@ -23,6 +23,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import diagonal_gaussian
+from vaekit.models.checks import check_data_batch
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import LabelConditioner
 from vaekit.models.output import SamplingUnavailableError
@@ -148,17 +149,7 @@ class VQVAE(nn.Module):
     # ----------------------------------------------------------------- checks
     def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
         """Raise ValueError naming the problem if ``x`` (and ``y``) cannot be fed to this model."""
-        if not isinstance(x, Tensor):
-            raise ValueError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != len(self.data_shape) + 1 or tuple(x.shape[1:]) != self.data_shape:
-            raise ValueError(
-                f"input has shape {tuple(x.shape)}; this model expects (batch, {', '.join(map(str, self.data_shape))})"
-            )
-        if not x.is_floating_point():
-            raise ValueError(f"input has dtype {x.dtype}; this model expects a floating-point tensor")
-        if not torch.isfinite(x).all():
-            raise ValueError("input contains NaN or infinite values")
-        self.likelihood.check_data(x)
+        check_data_batch(x, self.data_shape, self.likelihood, allow_integer=False)
         if y is not None and self.conditioner is not None:
             self.conditioner.check(y, x.shape[0])
 
