@@ -10,6 +10,7 @@ from sklearn.base import clone
 from typer.testing import CliRunner
 
 from vaekit.anomaly import NotFittedError, VAEDetector, save_explanations
+from vaekit.anomaly.defaults import default_plan
 from vaekit.anomaly.preprocessing import Preprocessor
 from vaekit.cli_anomaly import register
 
@@ -149,6 +150,14 @@ def test_images_outlier_and_heatmap(tmp_path) -> None:
     assert path.suffix == ".png" and path.stat().st_size > 0
     with pytest.raises(ValueError, match="values per image"):
         detector.decision_function(np.zeros((2, 9, 9), dtype=np.uint8))
+
+
+def test_image_default_plan_trains_about_2500_steps() -> None:
+    for n, expected_epochs in ((1000, 156), (150, 500), (100_000, 5)):  # 16 steps an epoch; the cap; the floor
+        plan = default_plan("image", [1, 28, 28], n)
+        assert plan.epochs == expected_epochs and plan.batch_size == 64 and plan.score == "elbo"
+    plan = default_plan("image", [1, 28, 28], 1000)
+    assert abs(plan.epochs * 16 - 2500) <= 16
 
 
 def test_preprocessor_round_trips_through_json() -> None:
