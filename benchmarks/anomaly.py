@@ -92,7 +92,7 @@ def vaekit_detector(overrides: dict, all_scores: bool) -> Callable[[Task], dict[
         detector = VAEDetector(**overrides).fit(task.train)
         out = {"vaekit VAE": detector.decision_function(task.test)}
         if all_scores:
-            for score in ("elbo", "nll", "reconstruction"):
+            for score in ("elbo", "reconstruction_nll", "nll", "reconstruction"):
                 out[f"vaekit VAE ({score})"] = detector.decision_function(task.test, score=score)
         return out
 

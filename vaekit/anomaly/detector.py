@@ -37,7 +37,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
     ``None``/"auto" is chosen from the data (:func:`vaekit.anomaly.defaults.default_plan`).
 
     Args:
-        score: "auto", "elbo" (negative ELBO), "nll" (importance-sampled negative
+        score: "auto", "elbo" (negative ELBO), "reconstruction_nll" (the ELBO's expected
+            negative log-likelihood term, without the KL), "nll" (importance-sampled negative
             log-likelihood) or "reconstruction" (squared reconstruction error).
         contamination: expected fraction of anomalies; the threshold flags this fraction of the
             training data (or of the held-out part with ``validation_fraction``).
@@ -50,7 +51,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         batch_size: examples per step (None: from the data size).
         lr: Adam learning rate.
         beta: weight of the KL term during training.
-        n_samples: posterior draws per example for the "elbo" score.
+        n_samples: posterior draws per example for the "elbo" and "reconstruction_nll" scores.
         k: importance samples per example for the "nll" score.
         seed: seed of the initialization, the training order and the scoring draws.
 
@@ -201,7 +202,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
 
         Args:
             X: examples shaped like the training data.
-            score: another score than the detector's own ("elbo", "nll", "reconstruction"), for
+            score: another score than the detector's own (one of :data:`SCORES`), for
                 comparisons; the threshold only applies to the detector's own score.
 
         Raises:

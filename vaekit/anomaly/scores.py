@@ -1,8 +1,10 @@
 """Anomaly scores of a trained VAE, per example (higher = more anomalous), and their per-value parts.
 
-Three scores, all in the units of the model's likelihood:
+Four scores, all in the units of the model's likelihood:
 
 - ``"elbo"``: the negative ELBO, -(1/S) sum_s [log p(x|z_s) + log p(z_s) - log q(z_s|x)], z_s ~ q(z|x).
+- ``"reconstruction_nll"``: the ELBO's reconstruction term alone, -(1/S) sum_s log p(x|z_s), z_s ~ q(z|x):
+  the expected negative log-likelihood of x under the decoder, without the KL term.
 - ``"nll"``: the importance-sampled negative log-likelihood -log p(x), from the one estimator
   :func:`vaekit.log_likelihood` with ``k`` samples.
 - ``"reconstruction"``: the squared error between x and the likelihood mean decoded from the
@@ -23,7 +25,7 @@ from torch.distributions import Distribution, Independent
 
 from vaekit.evaluate import log_likelihood
 
-SCORES = ("elbo", "nll", "reconstruction")
+SCORES = ("elbo", "reconstruction_nll", "nll", "reconstruction")
 
 
 @dataclass
@@ -31,8 +33,8 @@ class ScoreSettings:
     """How a score is computed.
 
     Attributes:
-        score: "elbo", "nll" or "reconstruction".
-        n_samples: posterior draws for the ELBO.
+        score: "elbo", "reconstruction_nll", "nll" or "reconstruction".
+        n_samples: posterior draws for the ELBO and the reconstruction NLL.
         k: importance samples for the NLL.
         batch_size: examples per forward pass.
         seed: seed of the sampling, so scores are reproducible.
@@ -73,6 +75,9 @@ def anomaly_scores(model: nn.Module, x: Tensor, settings: ScoreSettings) -> Tens
         for xb in _batches(x, settings.batch_size):
             if settings.score == "elbo":
                 parts.append(-model.log_importance_weights(xb, settings.n_samples).mean(0))  # (B,)
+            elif settings.score == "reconstruction_nll":
+                out = model(xb, n_samples=settings.n_samples, check=True)
+                parts.append(-out.p_x.log_prob(xb).reshape(-1, xb.shape[0]).mean(0))  # (S, B) -> (B,)
             else:
                 error = (xb - model.reconstruct(xb)) ** 2  # (B, *data_shape)
                 parts.append(error.flatten(1).sum(1))
@@ -86,6 +91,7 @@ def score_contributions(model: nn.Module, x: Tensor, settings: ScoreSettings) ->
     - "reconstruction": the squared error of each value (the remainder is zero).
     - "elbo": -E_q[log p(x_j|z)] for each value j, averaged over the posterior draws; the
       remainder is the KL term E_q[log q(z|x) - log p(z)].
+    - "reconstruction_nll": the same per-value terms; the remainder is zero.
     - "nll": -sum_i w_i log p(x_j|z_i) with the self-normalized importance weights w_i; the
       remainder is what the latent terms add to -log p(x).
 
@@ -103,13 +109,13 @@ def score_contributions(model: nn.Module, x: Tensor, settings: ScoreSettings) ->
                 contributions.append(per_value)
                 remainders.append(torch.zeros(xb.shape[0]))
                 continue
-            draws = settings.n_samples if settings.score == "elbo" else settings.k
+            draws = settings.k if settings.score == "nll" else settings.n_samples
             out = model(xb, n_samples=draws, check=True)
             per_value = -_per_value_log_prob(out.p_x, xb)  # (S, B, *data_shape)
             log_w = out.p_x.log_prob(xb) + out.p_z.log_prob(out.z) - out.q_z.log_prob(out.z)  # (S, B)
-            if settings.score == "elbo":
+            if settings.score in ("elbo", "reconstruction_nll"):
                 weights = torch.full_like(log_w, 1.0 / draws)
-                total = -log_w.mean(0)
+                total = -log_w.mean(0) if settings.score == "elbo" else -out.p_x.log_prob(xb).mean(0)
             else:
                 weights = torch.softmax(log_w, 0)
                 total = -(torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(draws))))
