@@ -147,8 +147,8 @@ def test_images_outlier_and_heatmap(tmp_path) -> None:
     images[OUTLIER] = 0
     images[OUTLIER, 2:6, 2:6, 0] = 255  # a square instead of a bar
     # The outlier is in the training data: the decoder learns to rebuild it, so only the ELBO's KL term
-    # (not the default reconstruction NLL, which ranks it 24th here) singles it out.
-    detector = VAEDetector(epochs=40, batch_size=16, n_samples=4, score="elbo").fit(images)
+    # singles it out (the reconstruction NLL alone ranks it 24th here). The ELBO is the image default.
+    detector = VAEDetector(epochs=40, batch_size=16, n_samples=4).fit(images)
     assert detector.preprocessor_.data_shape == [1, 8, 8]
     assert int(np.argmax(detector.decision_scores_)) == OUTLIER
     explanation = detector.explain(images[OUTLIER : OUTLIER + 1])
@@ -162,7 +162,7 @@ def test_images_outlier_and_heatmap(tmp_path) -> None:
 def test_image_default_plan_trains_about_2500_steps() -> None:
     for n, expected_epochs in ((1000, 156), (150, 500), (100_000, 5)):  # 16 steps an epoch; the cap; the floor
         plan = default_plan("image", [1, 28, 28], n)
-        assert plan.epochs == expected_epochs and plan.batch_size == 64 and plan.score == "reconstruction_nll"
+        assert plan.epochs == expected_epochs and plan.batch_size == 64 and plan.score == "elbo"
     plan = default_plan("image", [1, 28, 28], 1000)
     assert abs(plan.epochs * 16 - 2500) <= 16
 
