@@ -31,6 +31,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+# Training settings of a hierarchical configuration that the benchmark passes on to `fit`.
+TRAIN_KEYS = ("batch_size", "lr", "optimizer", "lr_schedule", "grad_clip", "skip_grad_norm")
 
 
 def reference_spec(likelihood: str | dict) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def hierarchical_spec(config_path: Path) -> dict[str, Any]:
         "name": f"hierarchical ({config_path.name})",
         "model": config["model"],
         "objective": config["objective"],
-        "train": {k: config["train"][k] for k in ("batch_size", "lr", "skip_grad_norm") if k in config["train"]},
+        "train": {k: config["train"][k] for k in TRAIN_KEYS if k in config["train"]},
         "channels_last": True,
     }
 

@@ -276,3 +276,20 @@ def test_diagonal_gaussians_of_the_output_are_the_concatenated_groups(digits: to
     assert [tuple(p.shape[1:]) for p in parts] == model.group_shapes
     whole = diagonal_gaussian(out.q_z.base_dist.loc, 2 * out.q_z.base_dist.scale.log())
     torch.testing.assert_close(whole.log_prob(out.z), out.q_z.log_prob(out.z))
+
+
+def test_patch_folding_starts_the_network_at_a_lower_resolution() -> None:
+    torch.manual_seed(0)
+    model = vaekit.build_model(
+        {"type": "hierarchical", **TINY, "patch_size": 2, "preprocess_scales": 0, "likelihood": "discretized_logistic"},
+        [2, 8, 6],
+    ).eval()
+    # 8x6 folded into 4x3 patches: the finest latent scale is 4x3, the top one 2x2.
+    assert model.group_shapes == [(2, 2, 2), (2, 4, 3), (2, 4, 3)]
+    x = torch.randint(0, 256, (3, 2, 8, 6)) / 255
+    assert model.reconstruct(x).shape == (3, 2, 8, 6) and model.sample(2).shape == (2, 2, 8, 6)
+    # The network runs on 4x3 maps only: the stem sees the folded patches (2 * 2 * 2 channels).
+    assert model.stem.in_channels == 8 and model.to_params[1].out_channels == 2 * 2 * 4
+    assert model.log_importance_weights(x, 4).shape == (4, 3)
+    with pytest.raises(ValueError, match="patch_size"):
+        vaekit.build_model({"type": "hierarchical", **TINY, "patch_size": 3}, [1, 8, 8])

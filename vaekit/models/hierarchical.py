@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
@@ -119,6 +120,10 @@ class HierarchicalVAE(nn.Module):
         resampling: how the preprocessing and postprocessing stages change resolution: "conv"
             (strided 3x3 convolution / upsampling and 3x3 convolution) or "shuffle" (space-to-depth
             and depth-to-space with 1x1 convolutions, several times cheaper; for small CPU budgets).
+        patch_size: fold each ``patch_size`` x ``patch_size`` patch of pixels into channels before the
+            stem (space-to-depth) and unfold the likelihood's parameters back (depth-to-space), so that
+            no layer runs at full resolution (4 on 28x28 images: the network starts at 7x7; the
+            cheapest layout on a CPU). The image sides must be multiples of it.
     """
 
     def __init__(
@@ -137,6 +142,7 @@ class HierarchicalVAE(nn.Module):
         squeeze_excitation: bool = True,
         residual_scale: float = 0.1,
         resampling: str = "conv",
+        patch_size: int = 1,
     ):
         super().__init__()
         if resampling not in RESAMPLING:
@@ -153,11 +159,16 @@ class HierarchicalVAE(nn.Module):
         self.latent_channels = int(latent_channels)
         self.n_groups = sum(self.groups_per_scale)
         channels, pre = int(channels), int(preprocess_scales)
+        self.patch_size = int(patch_size)
+        if self.patch_size < 1 or any(side % self.patch_size for side in self.data_shape[1:]):
+            raise ValueError(
+                f"patch_size {patch_size} must be positive and divide the image sides {self.data_shape[1:]}"
+            )
         se, scale = bool(squeeze_excitation), float(residual_scale)
 
         # ---- sizes: preprocessing widths double towards `channels`; resolutions halve.
         widths = [max(channels >> (pre - i), 8) for i in range(pre)] + [channels]  # (pre + 1,)
-        sizes = [tuple(self.data_shape[1:])]
+        sizes = [tuple(side // self.patch_size for side in self.data_shape[1:])]
         for _ in range(pre):
             sizes.append(downsampled_size(sizes[-1]))
         scale_sizes = [sizes[-1]]  # latent scales, finest first
@@ -173,7 +184,7 @@ class HierarchicalVAE(nn.Module):
 
         # ---- bottom-up
         in_c = self.data_shape[0]
-        self.stem = nn.Conv2d(in_c, widths[0], 3, padding=1)
+        self.stem = nn.Conv2d(in_c * self.patch_size**2, widths[0], 3, padding=1)
         self.preprocess = nn.ModuleList(
             nn.Sequential(
                 *[EncoderCell(widths[i], se, scale) for _ in range(int(preprocess_cells))],
@@ -216,7 +227,9 @@ class HierarchicalVAE(nn.Module):
             ]
         self.postprocess = nn.Sequential(*postprocess)
         out_c = likelihood.param_shape(self.data_shape)[0]
-        self.to_params = nn.Sequential(nn.ELU(), nn.Conv2d(widths[0], out_c, 3, padding=1))
+        self.to_params = nn.Sequential(
+            nn.ELU(), nn.Conv2d(widths[0], out_c * self.patch_size**2, 3, padding=1), nn.PixelShuffle(self.patch_size)
+        )
 
     # ----------------------------------------------------------------- checks
     def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
@@ -233,7 +246,7 @@ class HierarchicalVAE(nn.Module):
 
     def _bottom_up(self, x: Tensor) -> list[Tensor]:
         """One feature map per latent group, top group first: each (B, channels, h, w)."""
-        h = self.stem(self._network_input(x))
+        h = self.stem(F.pixel_unshuffle(self._network_input(x), self.patch_size))  # (B, C * p * p, H / p, W / p)
         for stage in self.preprocess:
             h = stage(h)
         features = []
@@ -475,6 +488,7 @@ def build_hierarchical(
     squeeze_excitation: bool = True,
     residual_scale: float = 0.1,
     resampling: str = "conv",
+    patch_size: int = 1,
 ) -> HierarchicalVAE:
     """Build an NVAE-style hierarchical VAE for images of ``data_shape`` (see :class:`HierarchicalVAE`).
 
@@ -501,4 +515,5 @@ def build_hierarchical(
         squeeze_excitation=squeeze_excitation,
         residual_scale=residual_scale,
         resampling=resampling,
+        patch_size=patch_size,
     )
