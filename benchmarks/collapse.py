@@ -20,7 +20,6 @@ goes to benchmarks/figures/collapse_kl.png.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,9 @@ from vaekit.data import load_digits
 from vaekit.evaluate import active_units, elbo_terms, mutual_information, posterior_statistics
 from vaekit.objectives import ELBOObjective
 from vaekit.train import fit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -116,7 +118,9 @@ def main() -> None:
             f"Adam 2e-3, seed 0, {args.threads} CPU thread(s) on a shared 2-core machine (timings are noisy). "
             "NLL and -ELBO in nats per row. Figure: benchmarks/figures/collapse_kl.png."
         )
-        append_results("Posterior collapse with an autoregressive decoder (benchmarks/collapse.py)", note, table)
+        common.append_results(
+            "Posterior collapse with an autoregressive decoder (benchmarks/collapse.py)", f"{note}\n\n{table}"
+        )
 
 
 def plot(curves: dict[str, list[float]], path: Path) -> None:
@@ -137,14 +141,6 @@ def plot(curves: dict[str, list[float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def append_results(title: str, note: str, table: str) -> None:
-    """Append the table and the exact command line to benchmarks/RESULTS.md (never rewrite it)."""
-    command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0]).as_posix()), *sys.argv[1:]])
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with open(HERE / "RESULTS.md", "a") as handle:
-        handle.write(f"\n## {title}\n\n`{command}` ({stamp})\n\n{note}\n\n{table}\n")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,9 @@ from vaekit.data import DynamicBinarize, binarize_fixed, load_fashion_mnist
 from vaekit.evaluate import active_units, frechet_distance, posterior_statistics, train_feature_classifier
 from vaekit.registry import build
 from vaekit.train import fit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BASE = {"latent_dim": 16, "architecture": "mlp", "hidden": [256, 256], "likelihood": "bernoulli"}
@@ -154,15 +156,9 @@ def main() -> None:
         "2-core machine: timings are noisy."
     )
     if not args.no_results:
-        append_results("VAE variants on Fashion-MNIST at an equal budget (benchmarks/variants.py)", note, table)
-
-
-def append_results(title: str, note: str, table: str) -> None:
-    """Append the table and the exact command line to benchmarks/RESULTS.md (never rewrite it)."""
-    command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0]).as_posix()), *sys.argv[1:]])
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with open(HERE / "RESULTS.md", "a") as handle:
-        handle.write(f"\n## {title}\n\n`{command}` ({stamp})\n\n{note}\n\n{table}\n")
+        common.append_results(
+            "VAE variants on Fashion-MNIST at an equal budget (benchmarks/variants.py)", f"{note}\n\n{table}"
+        )
 
 
 if __name__ == "__main__":
