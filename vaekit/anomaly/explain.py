@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.anomaly.preprocessing import IMAGE
+from vaekit.io import atomic_write_bytes
 
 
 @dataclass
@@ -86,10 +87,20 @@ def save_heatmap(image: np.ndarray, contribution: np.ndarray, path: str | Path, 
         axis.axis("off")
     if title:
         figure.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, bbox_inches="tight")
+    return _write_png(figure, path)
+
+
+def _write_png(figure: object, path: str | Path) -> Path:
+    """Save a pyplot figure as a PNG through a temporary file and a rename, then close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
+    path = Path(path)
+    atomic_write_bytes(path, buffer.getvalue())  # creates the parent folder
     return path
 
 
@@ -110,11 +121,7 @@ def save_feature_plot(
     axis.set_xlabel("contribution to the anomaly score")
     if title:
         axis.set_title(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return _write_png(figure, path)
 
 
 def save_explanations(
