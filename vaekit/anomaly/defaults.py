@@ -42,8 +42,9 @@ def default_plan(kind: str, data_shape: list[int], n: int) -> TrainingPlan:
     Tables (standardized): a two-layer MLP about four times as wide as the data, a latent space
     of about a third of the features, a Gaussian likelihood whose variance the decoder predicts per
     feature, about 300 gradient steps, and the importance-sampled NLL as the score. Images in
-    [0, 1]: an MLP 512-256 with 16 latents, a Gaussian likelihood with a fixed sigma of 0.1, about
-    2,500 steps (at most 500 epochs), and the reconstruction NLL (the ELBO without its KL) as the score.
+    [0, 1]: an MLP 512-256 with 16 latents, a Gaussian likelihood with a fixed sigma of 0.1 (refit per
+    pixel after training by the detector, see :mod:`vaekit.anomaly.calibration`), about 2,500 steps
+    (at most 500 epochs), and the negative ELBO as the score.
     """
     d = math.prod(data_shape)
     if kind == TABULAR:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 
+from vaekit.anomaly.calibration import calibrate_value_variance, has_per_value_sigma
 from vaekit.anomaly.defaults import TrainingPlan, default_plan
 from vaekit.anomaly.explain import Explanation
 from vaekit.anomaly.preprocessing import IMAGE, Preprocessor
@@ -52,6 +53,11 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         lr: Adam learning rate.
         beta: weight of the KL term during training.
         n_samples: posterior draws per example for the "elbo" and "reconstruction_nll" scores.
+        calibrate_variance: with a fixed-variance Gaussian likelihood (the image default), keep one
+            sigma per value and refit it after training to the training residuals, so that errors
+            count relative to how much each value varies in normal data
+            (:mod:`vaekit.anomaly.calibration`).
+        variance_floor: added to each calibrated variance, in the data's squared units.
         k: importance samples per example for the "nll" score.
         seed: seed of the initialization, the training order and the scoring draws.
 
@@ -78,6 +84,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         beta: float = 1.0,
         n_samples: int = 16,
         k: int = 128,
+        calibrate_variance: bool = True,
+        variance_floor: float = 3e-3,
         seed: int = 0,
     ):
         self.score = score
@@ -92,6 +100,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         self.beta = beta
         self.n_samples = n_samples
         self.k = k
+        self.calibrate_variance = calibrate_variance
+        self.variance_floor = variance_floor
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
@@ -102,6 +112,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"contamination must be in (0, 0.5), got {self.contamination}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if not self.variance_floor > 0:
+            raise ValueError(f"variance_floor must be positive, got {self.variance_floor}")
 
     def _plan(self, kind: str, data_shape: list[int], n: int) -> TrainingPlan:
         plan = default_plan(kind, data_shape, n)
@@ -117,6 +129,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             plan.epochs = int(self.epochs)
         if self.score != "auto":
             plan.score = self.score
+        if self.calibrate_variance:
+            plan.model["likelihood"] = _with_per_value_sigma(plan.model["likelihood"], data_shape)
         return plan
 
     def fit(self, X: Any, y: Any = None) -> VAEDetector:
@@ -152,6 +166,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
                 device="cpu",
                 progress=False,
             )
+        if self.calibrate_variance and has_per_value_sigma(model):
+            calibrate_value_variance(model, train, floor=self.variance_floor, n_samples=self.n_samples, seed=self.seed)
         self.model_ = model.eval()
         self.preprocessor_ = prep
         self.score_ = plan.score
@@ -269,6 +285,14 @@ class VAEDetector(OutlierMixin, BaseEstimator):
 def _needs_unit_interval(likelihood: Any) -> bool:
     name = likelihood if isinstance(likelihood, str) else likelihood.get("type")
     return name in ("bernoulli", "categorical", "discretized_logistic")
+
+
+def _with_per_value_sigma(likelihood: Any, data_shape: list[int]) -> Any:
+    """A fixed-variance Gaussian likelihood spec with one sigma per value; other likelihoods unchanged."""
+    spec = {"type": likelihood} if isinstance(likelihood, str) else dict(likelihood)
+    if spec.get("type") != "gaussian" or spec.get("variance", "fixed") != "fixed":
+        return likelihood
+    return {**spec, "shape": [int(s) for s in data_shape]}
 
 
 def _jsonable(value: Any) -> Any:

@@ -88,27 +88,48 @@ class GaussianLikelihood(Likelihood):
             "decoder" (the decoder outputs a log-sigma per value).
         sigma: the fixed sigma, or the initial learned one.
         min_log_sigma: floor of log sigma for the learned variants.
+        shape: with ``variance="fixed"``, the data shape to keep one fixed sigma per value (all
+            ``sigma`` at first; :meth:`set_sigma` refits them after training, as the anomaly
+            detector does); None keeps one sigma for all values.
     """
 
-    def __init__(self, variance: str = "fixed", sigma: float = 1.0, min_log_sigma: float = -7.0):
+    def __init__(
+        self,
+        variance: str = "fixed",
+        sigma: float = 1.0,
+        min_log_sigma: float = -7.0,
+        shape: Sequence[int] | None = None,
+    ):
         super().__init__()
         valid = ("fixed", "learned", "decoder")
         if variance not in valid:
             raise ValueError(f"unknown Gaussian variance mode {variance!r}; valid: {list(valid)}")
+        if shape is not None and variance != "fixed":
+            raise ValueError(f"a per-value sigma shape needs variance='fixed', got variance={variance!r}")
         self.variance = variance
         self.min_log_sigma = float(min_log_sigma)
         self.param_channels = 2 if variance == "decoder" else 1
-        log_sigma = torch.tensor(math.log(sigma))
+        log_sigma = torch.full([int(s) for s in shape] if shape is not None else [], math.log(sigma))
         if variance == "learned":
             self.log_sigma = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_sigma", log_sigma)
 
+    @torch.no_grad()
+    def set_sigma(self, sigma: Tensor) -> None:
+        """Replace the fixed sigma(s) by ``sigma`` (positive; the buffer's shape, or a scalar to broadcast)."""
+        if self.variance != "fixed":
+            raise ValueError(f"set_sigma needs variance='fixed'; this likelihood has variance={self.variance!r}")
+        sigma = torch.as_tensor(sigma, dtype=self.log_sigma.dtype, device=self.log_sigma.device)
+        if not bool((sigma > 0).all()) or not bool(torch.isfinite(sigma).all()):
+            raise ValueError("sigma must be positive and finite")
+        self.log_sigma.copy_(sigma.log().expand_as(self.log_sigma))
+
     def forward(self, params: Tensor, data_ndim: int) -> Distribution:
         if self.variance == "decoder":
             mu, log_sigma = self.split(params, data_ndim)
         else:
-            mu, log_sigma = params, self.log_sigma
+            mu, log_sigma = params, self.log_sigma  # () or (*data_shape): broadcasts over the batch
         scale = log_sigma.clamp_min(self.min_log_sigma).exp().expand_as(mu)
         return Independent(Normal(mu, scale, validate_args=False), data_ndim, validate_args=False)
 
