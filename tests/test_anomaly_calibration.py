@@ -97,3 +97,26 @@ def test_calibrated_image_detector_saves_and_loads(tmp_path) -> None:
     loaded = VAEDetector.load(tmp_path / "det")
     torch.testing.assert_close(loaded.model_.likelihood.log_sigma, sigma)
     np.testing.assert_array_equal(loaded.decision_function(train[:10]), detector.decision_function(train[:10]))
+
+
+def test_cli_switches_calibration_off(tmp_path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from vaekit.cli_anomaly import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.command()
+    def noop() -> None:  # a second command, so typer keeps "anomaly" as a sub-command
+        """Nothing."""
+
+    np.save(tmp_path / "train.npy", noisy_corner_images(40, seed=0))
+    runner = CliRunner()
+    for flag, per_pixel in (("--calibrate-variance", True), ("--no-calibrate-variance", False)):
+        out = tmp_path / flag
+        args = ["anomaly", "fit", str(tmp_path / "train.npy"), "--out", str(out), "--epochs", "2", flag]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert (VAEDetector.load(out).model_.likelihood.log_sigma.dim() > 0) == per_pixel

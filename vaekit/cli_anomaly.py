@@ -26,6 +26,9 @@ def fit_command(
     validation_fraction: Annotated[float, typer.Option(help="held-out fraction for the threshold")] = 0.0,
     epochs: Annotated[int | None, typer.Option(help="training epochs (default: from the data size)")] = None,
     latent_dim: Annotated[int | None, typer.Option(help="latent dimensions (default: from the data)")] = None,
+    calibrate_variance: Annotated[
+        bool, typer.Option(help="refit one Gaussian sigma per value after training (images)")
+    ] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     key: Annotated[str | None, typer.Option(help="array name inside a .npz file")] = None,
 ) -> None:
@@ -41,6 +44,7 @@ def fit_command(
             validation_fraction=validation_fraction,
             epochs=epochs,
             latent_dim=latent_dim,
+            calibrate_variance=calibrate_variance,
             seed=seed,
         ).fit(values)
     except (ValueError, FileNotFoundError) as error:

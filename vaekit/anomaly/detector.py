@@ -53,12 +53,12 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         lr: Adam learning rate.
         beta: weight of the KL term during training.
         n_samples: posterior draws per example for the "elbo" and "reconstruction_nll" scores.
+        k: importance samples per example for the "nll" score.
         calibrate_variance: with a fixed-variance Gaussian likelihood (the image default), keep one
             sigma per value and refit it after training to the training residuals, so that errors
             count relative to how much each value varies in normal data
             (:mod:`vaekit.anomaly.calibration`).
         variance_floor: added to each calibrated variance, in the data's squared units.
-        k: importance samples per example for the "nll" score.
         seed: seed of the initialization, the training order and the scoring draws.
 
     Attributes (after ``fit``):
