@@ -295,21 +295,18 @@ def test_patch_folding_starts_the_network_at_a_lower_resolution() -> None:
         vaekit.build_model({"type": "hierarchical", **TINY, "patch_size": 3}, [1, 8, 8])
 
 
-def test_output_head_options(digits: torch.Tensor, tmp_path) -> None:
+def test_output_head_with_a_hidden_layer(digits: torch.Tensor, tmp_path) -> None:
     x = binary(digits, 4)
     plain = tiny_model().eval()
-    model = tiny_model(head_channels=12, pixel_bias=True).eval()
+    model = tiny_model(head_channels=12).eval()
     assert model.to_params[1].out_channels == 12 and model.to_params[3].out_channels == 1
-    assert model.pixel_bias.shape == (1, 8, 8)
     assert model.reconstruct(x).shape == x.shape
     z = torch.randn(3, model.latent_dim)
-    before = model.decode(z).base_dist.logits
+    logits = model.decode(z).base_dist.logits
+    assert logits.shape == (3, 1, 8, 8)
     with torch.no_grad():
-        model.pixel_bias[0, 2, 5] = 4.0  # one pixel's logit moves by exactly the bias, the others stay
-    shift = model.decode(z).base_dist.logits - before
-    expected = torch.zeros(3, 1, 8, 8)
-    expected[:, 0, 2, 5] = 4.0
-    torch.testing.assert_close(shift, expected)
+        model.to_params[3].bias.add_(2.0)  # the last layer of the head sets the logits directly
+    torch.testing.assert_close(model.decode(z).base_dist.logits, logits + 2.0)
     model.save(tmp_path / "m")
-    torch.testing.assert_close(vaekit.load(tmp_path / "m").decode(z).base_dist.logits, before + expected)
+    torch.testing.assert_close(vaekit.load(tmp_path / "m").decode(z).base_dist.logits, logits + 2.0)
     assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in plain.parameters())

@@ -126,8 +126,6 @@ class HierarchicalVAE(nn.Module):
             cheapest layout on a CPU). The image sides must be multiples of it.
         head_channels: width of a hidden layer in the output head (3x3 convolution, ELU, 1x1 convolution to
             the likelihood's parameters); 0: one 3x3 convolution straight to them.
-        pixel_bias: add a learned offset per output parameter and pixel: the convolutions are otherwise the
-            same at every position, while images such as Fashion-MNIST have position-dependent statistics.
     """
 
     def __init__(
@@ -148,7 +146,6 @@ class HierarchicalVAE(nn.Module):
         resampling: str = "conv",
         patch_size: int = 1,
         head_channels: int = 0,
-        pixel_bias: bool = False,
     ):
         super().__init__()
         if resampling not in RESAMPLING:
@@ -232,15 +229,13 @@ class HierarchicalVAE(nn.Module):
                 GenerativeCell(widths[i], expansion, kernel_size, se, scale) for _ in range(int(preprocess_cells))
             ]
         self.postprocess = nn.Sequential(*postprocess)
-        param_shape = likelihood.param_shape(self.data_shape)
-        out_c = param_shape[0] * self.patch_size**2
+        out_c = likelihood.param_shape(self.data_shape)[0] * self.patch_size**2
         if int(head_channels) > 0:
             head: list[nn.Module] = [nn.Conv2d(widths[0], int(head_channels), 3, padding=1), nn.ELU()]
             head.append(nn.Conv2d(int(head_channels), out_c, 1))
         else:
             head = [nn.Conv2d(widths[0], out_c, 3, padding=1)]
         self.to_params = nn.Sequential(nn.ELU(), *head, nn.PixelShuffle(self.patch_size))
-        self.pixel_bias = nn.Parameter(torch.zeros(param_shape)) if pixel_bias else None
 
     # ----------------------------------------------------------------- checks
     def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
@@ -318,8 +313,7 @@ class HierarchicalVAE(nn.Module):
         return h, rec
 
     def _likelihood_params(self, h: Tensor) -> Tensor:
-        params = self.to_params(self.postprocess(h))  # (N, param_channels * C, H, W)
-        return params if self.pixel_bias is None else params + self.pixel_bias
+        return self.to_params(self.postprocess(h))  # (N, param_channels * C, H, W)
 
     @staticmethod
     def _flat(maps: list[Tensor]) -> Tensor:
@@ -502,7 +496,6 @@ def build_hierarchical(
     resampling: str = "conv",
     patch_size: int = 1,
     head_channels: int = 0,
-    pixel_bias: bool = False,
 ) -> HierarchicalVAE:
     """Build an NVAE-style hierarchical VAE for images of ``data_shape`` (see :class:`HierarchicalVAE`).
 
@@ -531,5 +524,4 @@ def build_hierarchical(
         resampling=resampling,
         patch_size=patch_size,
         head_channels=head_channels,
-        pixel_bias=pixel_bias,
     )
