@@ -146,7 +146,12 @@ class DistributedContext:
 
 def _destroy_group() -> None:
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        # Leave together: a rank that tears its gloo connections down while a peer still uses them
+        # can abort in gloo's threads at exit ("terminate called without an active exception").
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def _buckets(params: list[torch.nn.Parameter]) -> list[list[torch.nn.Parameter]]:
