@@ -8,6 +8,7 @@ malignant anomalous). The table is printed and appended to benchmarks/RESULTS.md
 
     python benchmarks/anomaly.py                                  # everything (~10 min of CPU)
     python benchmarks/anomaly.py --datasets breast_cancer,wine --all-scores
+    python benchmarks/anomaly.py --datasets digits --model-seeds 0,10,20   # mean ± SE over training seeds
 """
 
 from __future__ import annotations
@@ -87,9 +88,12 @@ def image_tasks(name: str, train_per_class: int, seed: int) -> list[Task]:
 
 
 # ---------------------------------------------------------------------------------- methods
-def vaekit_detector(overrides: dict, all_scores: bool) -> Callable[[Task], dict[str, np.ndarray]]:
-    def run(task: Task) -> dict[str, np.ndarray]:
-        detector = VAEDetector(**overrides).fit(task.train)
+Method = Callable[[Task, int], dict[str, np.ndarray]]  # (task, training seed) -> scores per label
+
+
+def vaekit_detector(overrides: dict, all_scores: bool) -> Method:
+    def run(task: Task, seed: int) -> dict[str, np.ndarray]:
+        detector = VAEDetector(**{"seed": seed, **overrides}).fit(task.train)
         out = {"vaekit VAE": detector.decision_function(task.test)}
         if all_scores:
             for score in ("elbo", "reconstruction_nll", "nll", "reconstruction"):
@@ -99,14 +103,14 @@ def vaekit_detector(overrides: dict, all_scores: bool) -> Callable[[Task], dict[
     return run
 
 
-def plain_autoencoder(task: Task) -> dict[str, np.ndarray]:
+def plain_autoencoder(task: Task, seed: int = 0) -> dict[str, np.ndarray]:
     """A deterministic AE of the detector's default size, trained with the same loop on the MSE."""
     prep = Preprocessor.fit(task.train)
     train = torch.from_numpy(prep.transform(task.train))
     plan = default_plan(prep.kind, prep.data_shape, len(train))
     spec = {**plan.model, "posterior": "deterministic", "likelihood": {"type": "gaussian", "variance": "fixed"}}
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         model = build_model({"type": "vae", **spec}, prep.data_shape)
         # beta = 0: the loss is the Gaussian reconstruction term alone, i.e. the MSE up to constants.
         fit(
@@ -115,7 +119,7 @@ def plain_autoencoder(task: Task) -> dict[str, np.ndarray]:
             train,
             epochs=plan.epochs,
             batch_size=plan.batch_size,
-            seed=0,
+            seed=seed,
             device="cpu",
             progress=False,
         )
@@ -126,20 +130,20 @@ def plain_autoencoder(task: Task) -> dict[str, np.ndarray]:
     return {"plain AE": error.double().numpy()}
 
 
-def pyod_vae(task: Task) -> dict[str, np.ndarray]:
+def pyod_vae(task: Task, seed: int = 0) -> dict[str, np.ndarray]:
     """PyOD's VAE with its defaults (it standardizes the features itself)."""
     from pyod.models.vae import VAE
 
-    model = VAE(verbose=0, random_state=0, batch_size=min(32, len(task.train)))  # its loader drops partial batches
+    model = VAE(verbose=0, random_state=seed, batch_size=min(32, len(task.train)))  # its loader drops partial batches
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(task.train.reshape(len(task.train), -1))
         return {"PyOD VAE": model.decision_function(task.test.reshape(len(task.test), -1))}
 
 
-def isolation_forest(task: Task) -> dict[str, np.ndarray]:
+def isolation_forest(task: Task, seed: int = 0) -> dict[str, np.ndarray]:
     """scikit-learn's Isolation Forest with its defaults."""
-    forest = IsolationForest(random_state=0).fit(task.train.reshape(len(task.train), -1))
+    forest = IsolationForest(random_state=seed).fit(task.train.reshape(len(task.train), -1))
     return {"Isolation Forest": -forest.score_samples(task.test.reshape(len(task.test), -1))}
 
 
@@ -152,20 +156,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--classes", default=None, help="comma list of class indices to run (default: all)")
     parser.add_argument("--all-scores", action="store_true", help="also report each VAE score separately")
     parser.add_argument("--vaekit-args", default="{}", help="JSON overrides of VAEDetector arguments")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data splits")
+    parser.add_argument(
+        "--model-seeds",
+        default="0",
+        help="comma list of training seeds: every method trains once per seed, the tables give the mean "
+        "(± standard error over seeds); keep them 5 apart or more, vaekit's ensembles use seed..seed+4",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
     parser.add_argument("--no-append", action="store_true", help="do not append to benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    methods: dict[str, Callable[[Task], dict[str, np.ndarray]]] = {
+    methods: dict[str, Method] = {
         "vaekit": vaekit_detector(json.loads(args.vaekit_args), args.all_scores),
         "pyod": pyod_vae,
         "iforest": isolation_forest,
         "ae": plain_autoencoder,
     }
     chosen = [m.strip() for m in args.methods.split(",")]
-    rows: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    model_seeds = [int(s) for s in args.model_seeds.split(",")]
+    # (data set, task) -> label -> one (ROC AUC, AP) per training seed
+    rows: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
     seconds: dict[str, float] = {}
     started = time.time()
     for dataset in [d.strip() for d in args.datasets.split(",")]:
@@ -181,12 +193,13 @@ def main(argv: list[str] | None = None) -> None:
         for task in tasks:
             for method in chosen:
                 t0 = time.time()
-                for label, scores in methods[method](task).items():
-                    auc = roc_auc_score(task.test_is_anomaly, scores)
-                    ap = average_precision_score(task.test_is_anomaly, scores)
-                    rows.setdefault((dataset, task.name), {})[label] = (auc, ap)
+                for seed in model_seeds:
+                    for label, scores in methods[method](task, seed).items():
+                        auc = roc_auc_score(task.test_is_anomaly, scores)
+                        ap = average_precision_score(task.test_is_anomaly, scores)
+                        rows.setdefault((dataset, task.name), {}).setdefault(label, []).append((auc, ap))
                 seconds[method] = seconds.get(method, 0.0) + time.time() - t0
-            line = "  ".join(f"{k}: {v[0]:.3f}" for k, v in rows[(dataset, task.name)].items())
+            line = "  ".join(f"{k}: {np.mean(v, axis=0)[0]:.4f}" for k, v in rows[(dataset, task.name)].items())
             print(f"{dataset} {task.name} ({len(task.train)} train / {len(task.test)} test): {line}", flush=True)
     table = format_table(rows, seconds, args, time.time() - started)
     print(table)
@@ -198,15 +211,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def format_table(rows: dict, seconds: dict[str, float], args: argparse.Namespace, total: float) -> str:
-    """Markdown: per data set, mean ROC AUC / mean AP of each method (best AUC in bold), then per class."""
+    """Markdown: per data set, mean ROC AUC / mean AP of each method (best AUC in bold), then per class.
+
+    With several training seeds every figure is the mean over the seeds, and the data-set means carry
+    the standard error over seeds of the mean ROC AUC.
+    """
     labels = list(dict.fromkeys(label for scores in rows.values() for label in scores))
     datasets = list(dict.fromkeys(d for d, _ in rows))
+    n_seeds = len(args.model_seeds.split(","))
     lines = [
         f"Training budget: tables 60% of the normal class; digits all training images of the class; "
         f"Fashion-MNIST {args.fashion_train} training images per class, full 10,000-image test set. "
         f"Defaults of every method. Shared 2-core CPU machine, {args.threads} torch thread(s); total {total:.0f} s; "
         + ", ".join(f"{m} {s:.0f} s" for m, s in seconds.items())
-        + ".",
+        + f". Training seeds: {args.model_seeds}"
+        + (" (each figure is the mean over them; ± the standard error over seeds)." if n_seeds > 1 else "."),
         "",
         "Mean ROC AUC / mean average precision over the one-class tasks (anomaly = positive):",
         "",
@@ -216,19 +235,24 @@ def format_table(rows: dict, seconds: dict[str, float], args: argparse.Namespace
     for dataset in datasets:
         keys = [k for k in rows if k[0] == dataset]
         complete = [lab for lab in labels if all(lab in rows[k] for k in keys)]
-        means = {lab: np.mean([rows[k][lab] for k in keys], axis=0) for lab in complete}  # (auc, ap)
+        # (seed, (auc, ap)): the mean over the tasks for each training seed
+        per_seed = {lab: np.mean([rows[k][lab] for k in keys], axis=0) for lab in complete}
+        means = {lab: v.mean(0) for lab, v in per_seed.items()}
         best = max(v[0] for v in means.values())
         cells = []
         for lab in labels:
             if lab not in means:
                 cells.append("-")
                 continue
-            auc = f"**{means[lab][0]:.3f}**" if means[lab][0] == best else f"{means[lab][0]:.3f}"
-            cells.append(f"{auc} / {means[lab][1]:.3f}")
+            # Four decimals: near the ceiling (digits) the methods differ in the fourth.
+            auc = f"**{means[lab][0]:.4f}**" if means[lab][0] == best else f"{means[lab][0]:.4f}"
+            if n_seeds > 1:
+                auc += f" ± {per_seed[lab][:, 0].std(ddof=1) / np.sqrt(n_seeds):.4f}"
+            cells.append(f"{auc} / {means[lab][1]:.4f}")
         lines.append(f"| {dataset} | {len(keys)} | " + " | ".join(cells) + " |")
     lines += ["", "ROC AUC per task:", "", "| task | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for (dataset, name), scores in rows.items():
-        cells = [f"{scores[lab][0]:.3f}" if lab in scores else "-" for lab in labels]
+        cells = [f"{np.mean(scores[lab], axis=0)[0]:.3f}" if lab in scores else "-" for lab in labels]
         lines.append(f"| {dataset} {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

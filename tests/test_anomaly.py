@@ -160,7 +160,8 @@ def test_images_outlier_and_heatmap(tmp_path) -> None:
 
 
 def test_image_default_plan_trains_about_2500_steps() -> None:
-    for n, expected_epochs in ((1000, 156), (150, 500), (100_000, 5)):  # 16 steps an epoch; the cap; the floor
+    # 16 steps an epoch; 3 steps an epoch (a small data set still gets ~2,500 steps); the floor of 5 epochs
+    for n, expected_epochs in ((1000, 156), (150, 833), (100_000, 5)):
         plan = default_plan("image", [1, 28, 28], n)
         assert plan.epochs == expected_epochs and plan.batch_size == 64 and plan.score == "elbo"
     plan = default_plan("image", [1, 28, 28], 1000)
@@ -187,6 +188,8 @@ def test_cli_fit_and_score(tmp_path, table_with_outlier: np.ndarray) -> None:
         app, ["anomaly", "fit", str(tmp_path / "train.npy"), "--out", str(tmp_path / "det"), "--epochs", "3"]
     )
     assert result.exit_code == 0, result.output
+    assert "5 VAE(s)" in result.output  # 200 rows: the default ensemble
+    assert sorted(p.name for p in (tmp_path / "det").glob("member-*")) == [f"member-{i}" for i in range(1, 5)]
     result = runner.invoke(app, ["anomaly", "score", str(tmp_path / "det"), str(tmp_path / "train.npy"), "--top", "0"])
     assert result.exit_code == 0, result.output
     rows = (tmp_path / "train_scores.csv").read_text().splitlines()

@@ -29,6 +29,9 @@ def fit_command(
     calibrate_variance: Annotated[
         bool, typer.Option(help="refit one Gaussian sigma per value after training (images)")
     ] = True,
+    models: Annotated[
+        int | None, typer.Option(help="VAEs in the ensemble (default: 5 up to 500 examples, else 1)", min=1)
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     key: Annotated[str | None, typer.Option(help="array name inside a .npz file")] = None,
 ) -> None:
@@ -45,6 +48,7 @@ def fit_command(
             epochs=epochs,
             latent_dim=latent_dim,
             calibrate_variance=calibrate_variance,
+            n_models="auto" if models is None else models,
             seed=seed,
         ).fit(values)
     except (ValueError, FileNotFoundError) as error:
@@ -52,7 +56,8 @@ def fit_command(
     detector.save(out)
     flagged = float(np.mean(detector.decision_scores_ > detector.threshold_))
     typer.echo(
-        f"saved detector to {out} ({detector.preprocessor_.kind}, score {detector.score_}, "
+        f"saved detector to {out} ({detector.preprocessor_.kind}, {len(detector.models_)} VAE(s), "
+        f"score {detector.score_}, "
         f"threshold {detector.threshold_:.6g}; {flagged:.1%} of the training data above it)"
     )
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from vaekit.registry import build_model
 from vaekit.train import fit as train_fit
 
 EXTRA_KEY = "anomaly_detector"
+MEMBER_PREFIX = "member-"  # sub-folders holding an ensemble's other VAEs
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -50,7 +52,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         likelihood: "auto", a likelihood name, or ``{"type": name, **arguments}``.
         epochs: passes over the data (None: about a fixed number of gradient steps).
         batch_size: examples per step (None: from the data size).
-        lr: Adam learning rate.
+        lr: Adam learning rate (None: from the data, see :func:`~vaekit.anomaly.defaults.default_plan`).
+        lr_schedule: "constant", "cosine" or "step" (see :func:`vaekit.train.fit`).
         beta: weight of the KL term during training.
         n_samples: posterior draws per example for the "elbo" and "reconstruction_nll" scores.
         k: importance samples per example for the "nll" score.
@@ -59,15 +62,21 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             count relative to how much each value varies in normal data
             (:mod:`vaekit.anomaly.calibration`).
         variance_floor: added to each calibrated variance, in the data's squared units.
+        n_models: "auto" or how many VAEs to train, from different initializations (seeds ``seed``,
+            ``seed + 1``, ...); the score, and each explanation, is their mean. "auto": an ensemble of
+            5 for data sets of at most 500 examples, where single models vary most and train fast;
+            otherwise 1.
         seed: seed of the initialization, the training order and the scoring draws.
 
     Attributes (after ``fit``):
-        model_: the trained VAE.
+        models_: the trained VAEs (one unless an ensemble).
+        model_: the first of them.
         preprocessor_: the fitted :class:`Preprocessor`.
         score_: the score in use.
         threshold_: scores above it are predicted anomalous.
         decision_scores_: scores of the training data.
-        history_: the training loop's per-epoch terms.
+        histories_: the training loop's per-epoch terms, one per VAE.
+        history_: the first of them.
     """
 
     def __init__(
@@ -80,12 +89,14 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         likelihood: str | dict[str, Any] = "auto",
         epochs: int | None = None,
         batch_size: int | None = None,
-        lr: float = 1e-3,
+        lr: float | None = None,
+        lr_schedule: str = "constant",
         beta: float = 1.0,
         n_samples: int = 16,
         k: int = 128,
         calibrate_variance: bool = True,
         variance_floor: float = 3e-3,
+        n_models: int | str = "auto",
         seed: int = 0,
     ):
         self.score = score
@@ -97,11 +108,13 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.beta = beta
         self.n_samples = n_samples
         self.k = k
         self.calibrate_variance = calibrate_variance
         self.variance_floor = variance_floor
+        self.n_models = n_models
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
@@ -114,6 +127,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if not self.variance_floor > 0:
             raise ValueError(f"variance_floor must be positive, got {self.variance_floor}")
+        if self.n_models != "auto" and not (isinstance(self.n_models, int) and self.n_models >= 1):
+            raise ValueError(f"n_models must be 'auto' or a positive integer, got {self.n_models!r}")
 
     def _plan(self, kind: str, data_shape: list[int], n: int) -> TrainingPlan:
         plan = default_plan(kind, data_shape, n)
@@ -129,6 +144,10 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             plan.epochs = int(self.epochs)
         if self.score != "auto":
             plan.score = self.score
+        if self.n_models != "auto":
+            plan.n_models = int(self.n_models)
+        if self.lr is not None:
+            plan.lr = float(self.lr)
         if self.calibrate_variance:
             plan.model["likelihood"] = _with_per_value_sigma(plan.model["likelihood"], data_shape)
         return plan
@@ -152,31 +171,49 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         plan = self._plan(prep.kind, prep.data_shape, len(train))
         if prep.kind == IMAGE and _needs_unit_interval(plan.model["likelihood"]):
             train = train.clamp(0, 1)
+        trained = [self._train_one(plan, prep.data_shape, train, self.seed + i) for i in range(plan.n_models)]
+        self.models_ = [model for model, _ in trained]
+        self.histories_ = [history for _, history in trained]
+        self.preprocessor_ = prep
+        self.score_ = plan.score
+        self.n_features_in_ = int(np.prod(prep.raw_shape))
+        self.decision_scores_ = self._scores(data)
+        reference = self.decision_scores_ if held_out is None else self._scores(held_out)
+        self.threshold_ = float(np.quantile(reference, 1.0 - self.contamination))
+        return self
+
+    def _train_one(self, plan: TrainingPlan, data_shape: list[int], train: torch.Tensor, seed: int) -> tuple:
+        """One VAE trained (and its variances calibrated) with ``seed``: ``(model, history)``."""
         with torch.random.fork_rng(devices=[]):  # seeds the initialization and the reparameterization noise
-            torch.manual_seed(self.seed)
-            model = build_model({"type": "vae", **plan.model}, prep.data_shape)
+            torch.manual_seed(seed)
+            model = build_model({"type": "vae", **plan.model}, data_shape)
             history = train_fit(
                 model,
                 ELBOObjective(beta=self.beta),
                 train,
                 epochs=plan.epochs,
                 batch_size=plan.batch_size,
-                lr=self.lr,
-                seed=self.seed,
+                lr=plan.lr,
+                lr_schedule=self.lr_schedule,
+                seed=seed,
                 device="cpu",
                 progress=False,
             )
         if self.calibrate_variance and has_per_value_sigma(model):
-            calibrate_value_variance(model, train, floor=self.variance_floor, n_samples=self.n_samples, seed=self.seed)
-        self.model_ = model.eval()
-        self.preprocessor_ = prep
-        self.score_ = plan.score
-        self.history_ = history
-        self.n_features_in_ = int(np.prod(prep.raw_shape))
-        self.decision_scores_ = self._scores(data)
-        reference = self.decision_scores_ if held_out is None else self._scores(held_out)
-        self.threshold_ = float(np.quantile(reference, 1.0 - self.contamination))
-        return self
+            calibrate_value_variance(model, train, floor=self.variance_floor, n_samples=self.n_samples, seed=seed)
+        return model.eval(), history
+
+    @property
+    def model_(self) -> torch.nn.Module:
+        """The (first) trained VAE."""
+        self._check_fitted()
+        return self.models_[0]
+
+    @property
+    def history_(self) -> Any:
+        """The training history of the (first) VAE."""
+        self._check_fitted()
+        return self.histories_[0]
 
     def calibrate(self, X: Any, quantile: float | None = None) -> VAEDetector:
         """Set the threshold to a quantile of the scores of clean validation data ``X``.
@@ -194,7 +231,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "models_"):
             raise NotFittedError("this VAEDetector is not fitted yet: call fit(X) or VAEDetector.load(path) first")
 
     def _settings(self, score: str | None = None) -> ScoreSettings:
@@ -211,7 +248,9 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         return self.model_.likelihood.config()
 
     def _scores(self, data: torch.Tensor, score: str | None = None) -> np.ndarray:
-        return anomaly_scores(self.model_, data, self._settings(score)).double().numpy()
+        settings = self._settings(score)
+        scores = torch.stack([anomaly_scores(model, data, settings).double() for model in self.models_])
+        return scores.mean(0).numpy()
 
     def decision_function(self, X: Any, score: str | None = None) -> np.ndarray:
         """Anomaly scores, shape (N,): higher = more anomalous.
@@ -242,7 +281,9 @@ class VAEDetector(OutlierMixin, BaseEstimator):
     def explain(self, X: Any) -> Explanation:
         """Per-value contributions to each example's score (see :func:`score_contributions`)."""
         data = self._input(X)
-        contributions, remainder = score_contributions(self.model_, data, self._settings())
+        parts = [score_contributions(model, data, self._settings()) for model in self.models_]
+        contributions = torch.stack([c.double() for c, _ in parts]).mean(0)
+        remainder = torch.stack([r.double() for _, r in parts]).mean(0)
         scores = self._scores(data)
         maps = self.preprocessor_.to_raw_layout(contributions.double().numpy())
         prep = self.preprocessor_
@@ -251,17 +292,29 @@ class VAEDetector(OutlierMixin, BaseEstimator):
     # ---------------------------------------------------------------------- io
     def save(self, directory: str | Path) -> Path:
         """Save as a vaekit model folder (config.json + model.safetensors) with the preprocessing,
-        threshold and score in the JSON; :meth:`load` restores it."""
+        threshold and score in the JSON; :meth:`load` restores it.
+
+        An ensemble keeps its first VAE in the folder itself (so :func:`vaekit.load` reads it like
+        any model) and the others in sub-folders ``member-1``, ``member-2``, ..., each a model folder.
+        """
         self._check_fitted()
+        directory = Path(directory)
+        members = [f"{MEMBER_PREFIX}{i}" for i in range(1, len(self.models_))]
+        for stale in directory.glob(f"{MEMBER_PREFIX}*"):  # from an earlier, larger ensemble saved here
+            if stale.name not in members and (stale / "config.json").is_file():
+                shutil.rmtree(stale)
+        for name, model in zip(members, self.models_[1:]):
+            save_model(model, directory / name)
         extra = {
             EXTRA_KEY: {
                 "params": _jsonable(self.get_params()),
                 "preprocessing": self.preprocessor_.to_dict(),
                 "score": self.score_,
                 "threshold": self.threshold_,
+                "members": members,
             }
         }
-        return save_model(self.model_, directory, extra=extra)
+        return save_model(self.models_[0], directory, extra=extra)
 
     @classmethod
     def load(cls, directory: str | Path) -> VAEDetector:
@@ -274,7 +327,11 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         if extra is None:
             raise ModelFileError(f"{directory} holds a vaekit model but not an anomaly detector (no {EXTRA_KEY!r})")
         detector = cls(**extra["params"])
-        detector.model_ = load(directory)
+        directory = Path(directory)
+        members = extra.get("members", [])
+        if not all(isinstance(m, str) and m.startswith(MEMBER_PREFIX) and "/" not in m for m in members):
+            raise ModelFileError(f"{directory}: bad ensemble member names {members!r}")
+        detector.models_ = [load(directory)] + [load(directory / m) for m in members]
         detector.preprocessor_ = Preprocessor.from_dict(extra["preprocessing"])
         detector.score_ = extra["score"]
         detector.threshold_ = float(extra["threshold"])
