@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import numbers
 import shutil
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if not self.variance_floor > 0:
             raise ValueError(f"variance_floor must be positive, got {self.variance_floor}")
-        if self.n_models != "auto" and not (isinstance(self.n_models, int) and self.n_models >= 1):
+        if self.n_models != "auto" and not (isinstance(self.n_models, numbers.Integral) and self.n_models >= 1):
             raise ValueError(f"n_models must be 'auto' or a positive integer, got {self.n_models!r}")
 
     def _plan(self, kind: str, data_shape: list[int], n: int) -> TrainingPlan:
@@ -353,6 +354,8 @@ def _with_per_value_sigma(likelihood: Any, data_shape: list[int]) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):  # e.g. n_models=np.int64(3)
+        return value.item()
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
