@@ -37,7 +37,7 @@ class TrainingPlan:
 # Up to this many training examples, the default detector is an ensemble of ENSEMBLE_SIZE VAEs. With few
 # examples, VAEs trained from different initializations disagree most, and each trains in seconds. One-class
 # digits (100 training images a class; benchmarks/RESULTS.md): single VAEs 0.9971-0.9980 mean ROC AUC over
-# 15 seeds (mean 0.9975), ensembles of 5 0.9980-0.9981 (three sets of seeds); on the tables the ensemble beat
+# 15 seeds (mean 0.9975), ensembles of 5 0.9980-0.9981 at lr 1e-3 (three sets of seeds); on the tables the ensemble beat
 # the average single model on each data set. Larger data sets keep one model: they vary less and cost more.
 SMALL_DATA = 500
 ENSEMBLE_SIZE = 5

@@ -286,9 +286,9 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         contributions = torch.stack([c.double() for c, _ in parts]).mean(0)
         remainder = torch.stack([r.double() for _, r in parts]).mean(0)
         scores = self._scores(data)
-        maps = self.preprocessor_.to_raw_layout(contributions.double().numpy())
+        maps = self.preprocessor_.to_raw_layout(contributions.numpy())
         prep = self.preprocessor_
-        return Explanation(scores, maps, remainder.double().numpy(), prep.columns, prep.kind)
+        return Explanation(scores, maps, remainder.numpy(), prep.columns, prep.kind)
 
     # ---------------------------------------------------------------------- io
     def save(self, directory: str | Path) -> Path:
