@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
 from vaekit import load
-from vaekit.cli import app, register_extensions
+from vaekit.cli import app
 from vaekit.config import load_config
 from vaekit.data import load_dataset
 
@@ -163,18 +161,19 @@ def test_resume_continues_the_run(tmp_path):
     assert epochs == [1, 2, 3, 4, 5]
 
 
-def test_extensions_are_skipped_only_when_missing(tmp_path, monkeypatch):
-    target = typer.Typer()
-    assert register_extensions(target, ("vaekit_no_such_extension",)) == []
-    (tmp_path / "vaekit_broken_extension.py").write_text("import vaekit_dependency_that_is_missing\n")
-    (tmp_path / "vaekit_good_extension.py").write_text(
-        "def register(app):\n    app.command('hello')(lambda: print('hi'))\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ModuleNotFoundError):
-        register_extensions(target, ("vaekit_broken_extension",))
-    assert register_extensions(target, ("vaekit_good_extension",)) == ["vaekit_good_extension"]
-    monkeypatch.delitem(sys.modules, "vaekit_good_extension", raising=False)
+def test_every_command_group_answers_bad_input_with_exit_2(tmp_path):
+    """One error convention: a one-line ``error: ...`` and exit code 2, in every command module."""
+    missing = str(tmp_path / "missing")
+    for args in (
+        ["sample", missing],
+        ["evaluate", missing],
+        ["train-prior", missing],
+        ["anomaly", "score", missing, missing],
+        ["anomaly", "fit", missing, "--out", str(tmp_path / "det")],
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.strip().startswith("error: ") and len(result.output.strip().splitlines()) == 1
 
 
 def test_config_command_shows_keys_and_overrides():

@@ -202,10 +202,9 @@ def test_prior_training_and_save_load_round_trip(trained, tmp_path) -> None:
 
 
 def test_train_prior_command_on_a_run(tmp_path) -> None:
-    typer = pytest.importorskip("typer")
     from typer.testing import CliRunner
 
-    from vaekit.cli_vq import register
+    from vaekit.cli import app
     from vaekit.config import config_from_dict
     from vaekit.runs import train_run
 
@@ -220,13 +219,6 @@ def test_train_prior_command_on_a_run(tmp_path) -> None:
     )
     run = tmp_path / "run"
     train_run(config, run, log=lambda line: None)
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def main() -> None:
-        """A stand-in for the vaekit application."""
-
     args = ["train-prior", str(run), "--epochs", "1", "--width", "16", "--layers", "1", "--heads", "2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -237,4 +229,11 @@ def test_train_prior_command_on_a_run(tmp_path) -> None:
     assert model.sample(2, y=torch.tensor([0, 1])).shape == (2, 1, 8, 8)
     assert (run / "prior" / "metrics.jsonl").is_file() and (run / "samples.png").is_file()
     bad = CliRunner().invoke(app, ["train-prior", str(tmp_path / "nothing")])
-    assert bad.exit_code != 0 and "no such run" in bad.output
+    assert bad.exit_code == 2 and "no such run" in bad.output
+    # --no-plots and --temperature reach the pipeline (they were once swallowed by positional arguments)
+    (run / "samples.png").unlink()
+    result = CliRunner().invoke(app, [*args, "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert not (run / "samples.png").exists()
+    result = CliRunner().invoke(app, [*args, "--temperature", "-1"])
+    assert result.exit_code == 2 and "temperature" in result.output

@@ -15,9 +15,15 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from vaekit.cli.app import app, clean_errors
 from vaekit.io import atomic_write_bytes
 
+anomaly_app = typer.Typer(help="Anomaly detection with a VAE: fit a detector, score data.", no_args_is_help=True)
+app.add_typer(anomaly_app, name="anomaly")
 
+
+@anomaly_app.command("fit")
+@clean_errors
 def fit_command(
     data: Annotated[Path, typer.Argument(help="training data: .npy, .npz, .csv or .parquet")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to save the detector in")],
@@ -39,20 +45,17 @@ def fit_command(
     from vaekit.anomaly import VAEDetector
     from vaekit.anomaly.datafiles import read_data
 
-    try:
-        values = read_data(data, key)
-        detector = VAEDetector(
-            score=score,
-            contamination=contamination,
-            validation_fraction=validation_fraction,
-            epochs=epochs,
-            latent_dim=latent_dim,
-            calibrate_variance=calibrate_variance,
-            n_models="auto" if models is None else models,
-            seed=seed,
-        ).fit(values)
-    except (ValueError, FileNotFoundError) as error:
-        raise typer.BadParameter(str(error)) from error
+    values = read_data(data, key)
+    detector = VAEDetector(
+        score=score,
+        contamination=contamination,
+        validation_fraction=validation_fraction,
+        epochs=epochs,
+        latent_dim=latent_dim,
+        calibrate_variance=calibrate_variance,
+        n_models="auto" if models is None else models,
+        seed=seed,
+    ).fit(values)
     detector.save(out)
     flagged = float(np.mean(detector.decision_scores_ > detector.threshold_))
     typer.echo(
@@ -62,6 +65,8 @@ def fit_command(
     )
 
 
+@anomaly_app.command("score")
+@clean_errors
 def score_command(
     detector_dir: Annotated[Path, typer.Argument(help="a folder saved by 'vaekit anomaly fit'")],
     data: Annotated[Path, typer.Argument(help="data to score: .npy, .npz, .csv or .parquet")],
@@ -78,17 +83,10 @@ def score_command(
     from vaekit.anomaly import VAEDetector, save_explanations
     from vaekit.anomaly.datafiles import read_data
     from vaekit.anomaly.preprocessing import IMAGE, as_array
-    from vaekit.io import ModelFileError
 
-    try:
-        detector = VAEDetector.load(detector_dir)
-    except ModelFileError as error:
-        raise typer.BadParameter(str(error)) from error
-    try:
-        values = read_data(data, key)
-        scores = detector.decision_function(values)
-    except (ValueError, FileNotFoundError) as error:
-        raise typer.BadParameter(str(error)) from error
+    detector = VAEDetector.load(detector_dir)  # a bad folder raises ModelFileError, a ValueError
+    values = read_data(data, key)
+    scores = detector.decision_function(values)
     flags = (scores > detector.threshold_).astype(int)
     out = out or data.with_name(f"{data.stem}_scores.csv")
     buffer = io.StringIO()
@@ -107,11 +105,3 @@ def score_command(
         save_explanations(explanation, array[chosen], folder, labels=chosen)
         message += f"; explanations of the top {len(chosen)} in {folder}"
     typer.echo(message)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``anomaly`` command group (``fit``, ``score``) to the vaekit CLI."""
-    group = typer.Typer(help="Anomaly detection with a VAE: fit a detector, score data.", no_args_is_help=True)
-    group.command("fit")(fit_command)
-    group.command("score")(score_command)
-    app.add_typer(group, name="anomaly")

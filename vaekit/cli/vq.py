@@ -17,6 +17,8 @@ import torch
 import typer
 from torch import Tensor
 
+from vaekit.cli.app import app, clean_errors
+
 PRIOR_DIR = "prior"
 PRIOR_METRICS = "prior_metrics.json"
 
@@ -51,6 +53,7 @@ def bound_bits_per_dim(model: Any, x: Tensor, codes: Tensor, y: Tensor | None, b
 
 def train_prior(
     run: str | Path,
+    *,
     epochs: int = 30,
     batch_size: int = 128,
     lr: float = 1e-3,
@@ -89,11 +92,14 @@ def train_prior(
     from vaekit.runs import load_data_for, open_model, write_json
     from vaekit.train import fit
 
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     run = Path(run)
     loaded = open_model(run, device=device)
     model = loaded.model
     if not isinstance(model, VQVAE):
         raise ValueError(f"{loaded.model_dir} holds a {type(model).__name__}; train-prior needs a vqvae model")
+    model = model.with_prior(None)  # a rerun replaces the prior of an earlier one
     if loaded.run_dir is None:
         raise ValueError(f"{run} is a bare model folder; train-prior needs the run folder (with config.yaml)")
     prep = loaded.preprocessing
@@ -169,35 +175,40 @@ def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``train-prior`` command to the ``vaekit`` application."""
-    from vaekit.cli import clean_errors
-
-    @app.command("train-prior")
-    @clean_errors
-    def train_prior_command(
-        run: Annotated[Path, typer.Argument(help="a run folder whose model is a vqvae")],
-        epochs: Annotated[int, typer.Option(help="passes over the training codes")] = 30,
-        batch_size: Annotated[int, typer.Option(help="code grids per step")] = 128,
-        lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
-        width: Annotated[int, typer.Option(help="Transformer width")] = 128,
-        layers: Annotated[int, typer.Option(help="Transformer blocks")] = 4,
-        heads: Annotated[int, typer.Option(help="attention heads")] = 4,
-        dropout: Annotated[float, typer.Option(help="dropout while training")] = 0.1,
-        conditional: Annotated[
-            bool | None,
-            typer.Option("--conditional/--unconditional", help="condition on class labels (default: if labelled)"),
-        ] = None,
-        seed: Annotated[int, typer.Option(help="seed of initialization and batches")] = 0,
-        device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
-        plots: Annotated[bool, typer.Option(help="draw samples.png and reconstructions.png into the run")] = True,
-        temperature: Annotated[float, typer.Option(help="temperature of the drawn samples")] = 1.0,
-    ) -> None:
-        """Train an autoregressive prior over the codes of a trained VQ-VAE run, so `vaekit sample RUN` works."""
-        try:
-            train_prior(
-                run, epochs, batch_size, lr, width, layers, heads, dropout, conditional, seed, device, typer.echo
-            )
-        except (ValueError, FileNotFoundError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from error
+@app.command("train-prior")
+@clean_errors
+def train_prior_command(
+    run: Annotated[Path, typer.Argument(help="a run folder whose model is a vqvae")],
+    epochs: Annotated[int, typer.Option(help="passes over the training codes")] = 30,
+    batch_size: Annotated[int, typer.Option(help="code grids per step")] = 128,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
+    width: Annotated[int, typer.Option(help="Transformer width")] = 128,
+    layers: Annotated[int, typer.Option(help="Transformer blocks")] = 4,
+    heads: Annotated[int, typer.Option(help="attention heads")] = 4,
+    dropout: Annotated[float, typer.Option(help="dropout while training")] = 0.1,
+    conditional: Annotated[
+        bool | None,
+        typer.Option("--conditional/--unconditional", help="condition on class labels (default: if labelled)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of initialization and batches")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    plots: Annotated[bool, typer.Option(help="draw samples.png and reconstructions.png into the run")] = True,
+    temperature: Annotated[float, typer.Option(help="temperature of the drawn samples")] = 1.0,
+) -> None:
+    """Train an autoregressive prior over the codes of a trained VQ-VAE run, so `vaekit sample RUN` works."""
+    train_prior(
+        run,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        width=width,
+        layers=layers,
+        heads=heads,
+        dropout=dropout,
+        conditional=conditional,
+        seed=seed,
+        device=device,
+        plots=plots,
+        temperature=temperature,
+        log=typer.echo,
+    )

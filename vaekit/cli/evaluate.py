@@ -1,0 +1,143 @@
+"""``vaekit evaluate`` and ``vaekit encode``: metrics of a run and latent codes of data."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vaekit.cli.app import (
+    DataOption,
+    DeviceOption,
+    RunArgument,
+    SeedOption,
+    SplitOption,
+    app,
+    clean_errors,
+    labels_of,
+    load_examples,
+    open_run,
+    report,
+)
+
+# -------------------------------------------------------------------- evaluate
+METRIC_ROWS = (
+    ("elbo", "ELBO (nats)"),
+    ("reconstruction", "reconstruction -log p(x|z) (nats)"),
+    ("kl", "KL(q(z|x) || p(z)) (nats)"),
+    ("nll", "NLL, importance-sampled (nats)"),
+    ("bits_per_dim", "NLL (bits/dim)"),
+    ("active_units", "active units"),
+    ("mutual_information", "mutual information I(x;z) (nats)"),
+)
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """The main metrics as an aligned two-column table."""
+    if "error" in metrics:
+        return f"not evaluated: {metrics['error']}"
+    lines = [f"{'metric':<40} value", f"{'-' * 40} {'-' * 10}"]
+    for key, name in METRIC_ROWS:
+        if key not in metrics or metrics[key] is None:
+            continue
+        value = metrics[key]
+        if key == "nll":
+            name = f"NLL, importance-sampled k={metrics.get('k')} (nats)"
+        text = f"{value} / {metrics.get('latent_dim')}" if key == "active_units" else f"{value:.4f}"
+        lines.append(f"{name:<40} {text}")
+    if "examples" in metrics:
+        lines.append(f"{'examples':<40} {metrics['examples']}")
+    return "\n".join(lines)
+
+
+@app.command()
+@clean_errors
+def evaluate(
+    run: RunArgument,
+    k: Annotated[int, typer.Option("--k", help="Importance samples for the NLL estimate.", min=1)] = 1000,
+    data: DataOption = None,
+    split: SplitOption = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    seed: SeedOption = 0,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
+    from vaekit.runs import check_fits, evaluate_model, load_data_for
+
+    loaded = open_run(run, device)
+    examples = load_data_for(loaded, data, split)
+    check_fits(loaded, examples)
+    x = loaded.preprocessing.eval_inputs(examples.x)
+    metrics = evaluate_model(loaded.model, x, labels_of(loaded, examples), k=k, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(metrics, indent=2))
+    else:
+        typer.echo(format_metrics(metrics))
+
+
+# ---------------------------------------------------------------------- encode
+@app.command()
+@clean_errors
+def encode(
+    run: RunArgument,
+    data: DataOption = None,
+    split: SplitOption = "test",
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="File for the latent means: .npy (variances in <name>_var.npy, labels in <name>_labels.npy) "
+            "or .npz (arrays mean, variance, labels).",
+        ),
+    ] = Path("embeddings.npy"),
+    batch_size: Annotated[int, typer.Option(help="Examples per batch.", min=1)] = 1000,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Encode data to latent means (and variances) for downstream use."""
+    import io
+
+    import numpy as np
+    import torch
+
+    from vaekit.io import atomic_write_bytes
+
+    loaded = open_run(run, device)
+    examples, x = load_examples(loaded, data, split)
+    y = labels_of(loaded, examples)
+    means, variances = [], []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].to(device)
+            yb = None if y is None else y[start : start + batch_size].to(device)
+            q = loaded.model.encode(xb, yb)
+            means.append(q.mean.cpu())
+            with contextlib.suppress(NotImplementedError):  # some posteriors have no variance
+                variances.append(q.variance.cpu())
+    arrays = {"mean": torch.cat(means).numpy()}
+    if len(variances) == len(means):
+        arrays["variance"] = torch.cat(variances).numpy()
+    if examples.y is not None:
+        arrays["labels"] = examples.y.numpy()
+
+    def dump(path: Path, save: Callable[[io.BytesIO], None]) -> Path:
+        buffer = io.BytesIO()
+        save(buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+        return path
+
+    if out.suffix == ".npz":
+        report([dump(out, lambda b: np.savez(b, **arrays))])
+        return
+    out = out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
+    written = [dump(out, lambda b: np.save(b, arrays["mean"], allow_pickle=False))]
+    for key, suffix in (("variance", "_var"), ("labels", "_labels")):
+        if key in arrays:
+            path = out.with_name(out.stem + suffix + ".npy")
+            written.append(dump(path, lambda b, key=key: np.save(b, arrays[key], allow_pickle=False)))
+    report(written)
+    typer.echo(f"{arrays['mean'].shape[0]} examples -> {arrays['mean'].shape[1]} latent dimensions")

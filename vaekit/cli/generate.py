@@ -1,0 +1,125 @@
+"""``vaekit sample``, ``reconstruct``, ``interpolate`` and ``traverse``: pictures (or arrays) from a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vaekit.cli.app import (
+    DataOption,
+    DeviceOption,
+    RunArgument,
+    SeedOption,
+    SplitOption,
+    app,
+    clean_errors,
+    fail,
+    labels_of,
+    load_examples,
+    open_run,
+    parse_label,
+    report,
+)
+
+
+# ---------------------------------------------------------------------- sample
+@app.command()
+@clean_errors
+def sample(
+    run: RunArgument,
+    n: Annotated[int, typer.Option("--n", "-n", help="Number of samples.", min=1)] = 100,
+    temperature: Annotated[float, typer.Option(help="Scale of the prior's spread (<1: less variety).")] = 1.0,
+    label: Annotated[str | None, typer.Option(help="Class to generate (conditional models), index or name.")] = None,
+    seed: SeedOption = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write (.npy beside it for non-image data).")] = Path(
+        "samples.png"
+    ),
+    device: DeviceOption = "cpu",
+) -> None:
+    """Draw samples from the prior and decode them."""
+    from vaekit.figures import draw_samples
+
+    loaded = open_run(run, device)
+    report(draw_samples(loaded.model, loaded.preprocessing, out, n, temperature, parse_label(loaded, label), seed))
+
+
+# ----------------------------------------------------------------- reconstruct
+@app.command()
+@clean_errors
+def reconstruct(
+    run: RunArgument,
+    data: DataOption = None,
+    split: SplitOption = "test",
+    n: Annotated[int, typer.Option("--n", "-n", help="Number of examples.", min=1)] = 32,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("reconstructions.png"),
+    device: DeviceOption = "cpu",
+) -> None:
+    """Reconstruct examples (decode their posterior means) and draw them beside the originals."""
+    from vaekit.figures import draw_reconstructions
+
+    loaded = open_run(run, device)
+    examples, x = load_examples(loaded, data, split)
+    y = labels_of(loaded, examples)
+    report(draw_reconstructions(loaded.model, loaded.preprocessing, x[:n], None if y is None else y[:n], out))
+
+
+# ----------------------------------------------------------------- interpolate
+@app.command()
+@clean_errors
+def interpolate(
+    run: RunArgument,
+    data: DataOption = None,
+    split: SplitOption = "test",
+    pairs: Annotated[int, typer.Option(help="Number of random pairs (one row each).", min=1)] = 6,
+    steps: Annotated[int, typer.Option(help="Points per interpolation, ends included.", min=2)] = 10,
+    method: Annotated[str, typer.Option(help="lerp or slerp.")] = "lerp",
+    seed: SeedOption = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("interpolation.png"),
+    device: DeviceOption = "cpu",
+) -> None:
+    """Interpolate in latent space between random pairs of examples and decode."""
+    from vaekit.figures import draw_interpolations
+
+    loaded = open_run(run, device)
+    examples, x = load_examples(loaded, data, split)
+    paths = draw_interpolations(
+        loaded.model, loaded.preprocessing, x, labels_of(loaded, examples), out, pairs, steps, method, seed, examples.y
+    )
+    report(paths)
+
+
+# -------------------------------------------------------------------- traverse
+@app.command()
+@clean_errors
+def traverse(
+    run: RunArgument,
+    data: DataOption = None,
+    split: SplitOption = "test",
+    dims: Annotated[
+        str | None, typer.Option(help="Latent dimensions, e.g. 0,3,5 (default: the 8 most active).")
+    ] = None,
+    index: Annotated[int, typer.Option(help="Which example to start from.", min=0)] = 0,
+    span: Annotated[float, typer.Option(help="Values run from -span to +span.")] = 3.0,
+    steps: Annotated[int, typer.Option(help="Values per dimension.", min=2)] = 9,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("traversal.png"),
+    device: DeviceOption = "cpu",
+) -> None:
+    """Vary latent dimensions one at a time around an example's latent mean and decode."""
+    from vaekit.figures import draw_traversal, most_active_dims
+
+    loaded = open_run(run, device)
+    examples, x = load_examples(loaded, data, split)
+    y = labels_of(loaded, examples)
+    if index >= len(x):
+        raise fail(f"--index {index} is out of range: the data has {len(x)} examples")
+    if dims is None:
+        chosen = most_active_dims(loaded.model, x[:2000], None if y is None else y[:2000])
+    else:
+        try:
+            chosen = [int(d) for d in dims.split(",") if d.strip()]
+        except ValueError:
+            raise fail(f"--dims takes comma-separated integers, got {dims!r}") from None
+    start_y = None if y is None else y[index : index + 1]
+    report(draw_traversal(loaded.model, loaded.preprocessing, x[index], start_y, out, chosen, span, steps))

@@ -1,0 +1,47 @@
+"""``vaekit train``: train a model from a config and write a run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vaekit.cli.app import ConfigArgument, SetOption, app, clean_errors, fail, threads_for
+from vaekit.cli.evaluate import format_metrics
+
+
+@app.command()
+@clean_errors
+def train(
+    config: ConfigArgument = None,
+    set_: SetOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder to write (default runs/<data>-<model>-<time>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out from its last checkpoint (and its config.yaml).")
+    ] = False,
+) -> None:
+    """Train a model and write a run folder: config, metrics, checkpoints, model and pictures."""
+    from vaekit.config import load_config
+    from vaekit.runs import RUN_CONFIG, prepare_run, train_prepared
+
+    overrides = list(set_ or [])
+    if resume:
+        if out is None:
+            raise fail("--resume needs --out RUN_FOLDER")
+        if config is None and (out / RUN_CONFIG).is_file():
+            config = out / RUN_CONFIG
+    run_config = load_config(config, overrides)
+    if out is None:
+        name = Path(run_config.data.path).stem if run_config.data.path else run_config.data.name
+        out = Path("runs") / f"{name}-{run_config.model.get('type', 'vae')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    started = time.time()
+    prepared = prepare_run(run_config)
+    with threads_for(prepared.model):
+        metrics = train_prepared(prepared, out, resume=resume, log=lambda line: typer.echo(line, err=True))
+    typer.echo(format_metrics(metrics))
+    typer.echo(f"run folder: {out}  ({time.time() - started:.0f} s)")
+    typer.echo(f"  pictures: {out}/*.png   metrics: {out}/metrics.json   model: {out}/model")
