@@ -36,12 +36,14 @@ class DistributedContext:
         device: the device this process trains on (collectives run there; gloo on CPU, nccl on CUDA).
         owns_group: whether this context created the process group (it then lives until the process exits,
             so later ``fit`` calls reuse it).
+        shard_weight: this rank's share of the global batch in the step in progress.
     """
 
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
     owns_group: bool = False
+    shard_weight: float = 1.0  # this rank's share of the current global batch (set by each training step)
 
     @classmethod
     def start(cls, device: torch.device) -> DistributedContext:

@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent(
     import json, os, sys
     import torch
     from safetensors.torch import save_file
-    from tests.test_distributed import SETTINGS, deterministic_objective, problem
+    from tests.train.test_distributed import SETTINGS, deterministic_objective, problem
     from vaekit import ELBOObjective
     from vaekit.train import fit
 
@@ -76,7 +76,7 @@ def deterministic_objective(model, batch, step) -> LossOutput:
 def test_two_processes_match_one(tmp_path):
     script = tmp_path / "train_ddp.py"
     script.write_text(SCRIPT)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)]
     done = subprocess.run([*command, str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
