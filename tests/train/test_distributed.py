@@ -46,9 +46,7 @@ SCRIPT = textwrap.dedent(
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[1] + "/weights.safetensors")
         with open(sys.argv[1] + "/history.json", "w") as f:
             json.dump({"train": history.train, "validation": history.validation}, f)
-    # leave together and tear the gloo group down before interpreter shutdown
-    torch.distributed.barrier()
-    torch.distributed.destroy_process_group()
+    # no teardown here: vaekit leaves the process group at exit (vaekit.train.distributed.shutdown)
     """
 )
 # 91 examples in global batches of 32: the last batch (27) splits unevenly, 13 and 14
