@@ -88,8 +88,9 @@ def main() -> None:
     body = (
         f"Command: `python benchmarks/ddp_stress.py {' '.join(sys.argv[1:])}`\n\n{machine_note()}\n\n"
         f"Each run: torchrun --standalone, 2 CPU processes (gloo), two `fit` calls of a tiny VAE (64 examples, "
-        f"2 epochs), then teardown `{args.teardown}` (vaekit: the script just ends and vaekit leaves the group at exit; "
-        f"barrier: the script calls a gloo barrier and destroy_process_group itself). Median run {median(times):.1f} s.\n\n"
+        f"2 epochs), then teardown `{args.teardown}` (vaekit: the script just ends and vaekit leaves the group at "
+        f"exit; barrier: the script calls a gloo barrier and destroy_process_group itself). "
+        f"Median run {median(times):.1f} s.\n\n"
         f"**{failed} of {args.runs} runs failed.**\n\n" + markdown_table(["outcome", "runs"], rows)
     )
     print(body)
