@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
 from tests.train.common import (
     SETTINGS,
@@ -19,6 +20,7 @@ from tests.train.common import (
 )
 from vaekit import ELBOObjective
 from vaekit.train import CheckpointError, fit, read_checkpoint
+from vaekit.train.callbacks import Callback
 
 
 def test_resume_continues_bit_exactly(tmp_path):
@@ -74,3 +76,76 @@ def test_resume_after_skipped_updates_is_bit_exact(tmp_path):
     assert resumed.train == full.train
     for key, value in reference.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[key]), key
+
+
+class _KillAtStep(Callback):
+    """Stands for a kill right after optimizer step ``step`` (before anything else sees it)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            raise KilledError
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> None:
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+
+
+def test_mid_epoch_checkpoint_resumes_bit_exactly(tmp_path):
+    x, val = image_data(), image_data(30, seed=1)  # 5 steps per epoch
+    reference = small_model()
+    full = fit(reference, ELBOObjective(), x, val_x=val, transform=binarizer(), **SETTINGS)
+    interrupted = small_model()
+    with pytest.raises(KilledError):  # killed in epoch 3 (step 14), after the checkpoint of step 12
+        fit(interrupted, ELBOObjective(), x, val_x=val, run_dir=tmp_path, transform=binarizer(), checkpoint_every=4,
+            callbacks=[_KillAtStep(14)], **SETTINGS)  # fmt: skip
+    document = read_checkpoint(tmp_path / "checkpoints" / "last").document
+    assert document["step"] == 12 and document["position"]["batch"] == 2 and document["epoch"] == 2
+    resumed_model = small_model(seed=99)
+    resumed = fit(resumed_model, ELBOObjective(), x, val_x=val, run_dir=tmp_path, transform=binarizer(),
+                  checkpoint_every=4, resume=True, **SETTINGS)  # fmt: skip
+    assert resumed.steps == full.steps == 20
+    assert resumed.validation == full.validation and resumed.best_epoch == full.best_epoch
+    for mine, theirs in zip(resumed.train, full.train):  # the resumed epoch's sums continue from the checkpoint
+        assert mine.keys() == theirs.keys() and all(mine[k] == pytest.approx(theirs[k], rel=1e-6) for k in mine)
+    _same_weights(reference, resumed_model)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("budget", [{"max_steps": 7}, {"max_steps": 10}, {"max_seconds": 1e-9}])
+def test_a_budget_stopped_run_continues_with_a_larger_budget(tmp_path, budget):
+    x, val = image_data(), image_data(30, seed=1)
+    reference = small_model()
+    full = fit(reference, ELBOObjective(), x, val_x=val, transform=binarizer(), **SETTINGS)
+    stopped = fit(small_model(), ELBOObjective(), x, val_x=val, run_dir=tmp_path, transform=binarizer(), **budget,
+                  **SETTINGS)  # fmt: skip
+    assert stopped.stop_reason == next(iter(budget)) and stopped.steps < 20
+    continued_model = small_model(seed=99)
+    continued = fit(continued_model, ELBOObjective(), x, val_x=val, run_dir=tmp_path, transform=binarizer(),
+                    resume=True, **SETTINGS)  # fmt: skip
+    assert continued.steps == 20 and continued.stop_reason is None and not continued.stopped_early
+    assert continued.validation == full.validation and len(continued.records) == 4
+    _same_weights(reference, continued_model)
+    same = fit(small_model(), ELBOObjective(), x, val_x=val, run_dir=tmp_path, transform=binarizer(), resume=True,
+               **SETTINGS)  # fmt: skip
+    assert same.steps == 20 and same.epochs == 4  # nothing left to do
+
+
+def test_cli_resume_before_the_first_checkpoint_starts_from_scratch(tmp_path):
+    from typer.testing import CliRunner
+
+    from vaekit.cli import app
+
+    tiny = ["--set", "train.epochs=1", "--set", "model.hidden=[8]", "--set", "model.latent_dim=2",
+            "--set", "evaluate.k=2", "--set", "data.limit=60", "--set", "train.progress=false",
+            "--set", "evaluate.plots=false", "--set", "train.device=cpu"]  # fmt: skip
+    out = tmp_path / "run"
+    out.mkdir()
+    result = CliRunner().invoke(app, ["train", "--resume", *tiny, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no checkpoint" in result.output and "from scratch" in result.output
+    assert read_checkpoint(out / "checkpoints" / "last").document["epoch"] == 1

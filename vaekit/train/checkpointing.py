@@ -96,7 +96,7 @@ class Checkpointer(Callback):
 
     def save(self, state: TrainState, mid_epoch: bool) -> None:
         """Write ``checkpoints/last`` (every rank must call this)."""
-        local = state.rng_states()
+        local = state.paused_rng if state.paused_rng is not None else state.rng_states()
         tensors: dict[str, Tensor] = {}
         for name in sorted(local):  # every rank's states, so each rank resumes its own streams
             for rank, value in enumerate(state.context.gather(local[name])):

@@ -107,12 +107,14 @@ class Epochs:
                 break
         state.train_step.guard.raise_if_bad(state.step - 1)
         state.partial = reason is not None and state.batch < state.steps_per_epoch
+        # a checkpoint of a cut epoch continues its training: the random states from before its validation
+        state.paused_rng = state.rng_states() if state.partial else None
         train_seconds = time.perf_counter() - started
         record = self._record(examples, train_seconds, started, reason)
         self.hooks.on_epoch_end(state, record)
         stop = self._resolve_stop(reason)
         self.recorders.on_epoch_end(state, record)
-        state.batch, state.partial = 0, False
+        state.batch, state.partial, state.paused_rng = 0, False, None
         return stop
 
     def _record(self, examples: int, train_seconds: float, started: float, reason: str | None) -> dict[str, Any]:

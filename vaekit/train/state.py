@@ -41,6 +41,8 @@ class TrainState:
         epoch_start: the history and ``since_best`` as they were when this epoch began (what a mid-epoch
             checkpoint records, so that resuming it replays the rest of the epoch).
         transform: the training batch transform, and ``val_transform`` the validation one.
+        skipped_at_start: steps with a skipped update before this ``fit`` call.
+        paused_rng: the random states when an epoch was cut short by the budget, before its validation.
     """
 
     model: nn.Module
@@ -67,6 +69,7 @@ class TrainState:
     transform: Any = None
     val_transform: Any = None
     skipped_at_start: int = 0
+    paused_rng: dict[str, Tensor] | None = None
 
     @property
     def is_main(self) -> bool:
