@@ -17,9 +17,11 @@ from tests.train.common import (
     toward_one,
     training_state,
 )
-from vaekit import ELBOObjective
+from tests.train.test_data_parallel_buffers import images, mean_path_objective
+from vaekit import ELBOObjective, build_model
 from vaekit.objectives import LossOutput
 from vaekit.train import NonFiniteLossError, fit, read_checkpoint
+from vaekit.train.callbacks import Callback
 
 
 class _PoisonAt:
@@ -106,3 +108,64 @@ def test_non_finite_gradient_of_a_finite_loss_is_skipped_not_raised():
     history = fit(model, _nan_gradient_at_step_1, x, skip_grad_norm=1e3, **kwargs)
     assert history.skipped_updates == 1 and history.steps == 4 and math.isfinite(model.w.item())
     assert 0.0 < model.w.item() <= 0.3 + 1e-6  # three Adam steps of size lr at most
+
+
+class _NormStats(Callback):
+    """Records every batch-norm running statistic after each step."""
+
+    def __init__(self):
+        self.after: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_step_end(self, state):
+        stats = {k: v.clone() for k, v in state.model.state_dict().items() if "running_" in k}
+        self.after[state.step] = stats
+
+
+def _hierarchical(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(
+        {"type": "hierarchical", "channels": 4, "latent_channels": 2, "groups_per_scale": [1, 1],
+         "preprocess_scales": 1, "expansion": 1},
+        [1, 8, 8],
+    )  # fmt: skip
+
+
+def _mean_path_huge_at_2(model, batch, step):
+    result = mean_path_objective(model, batch, step)
+    if step == 2:  # finite, but an outlier gradient
+        result.loss = result.loss * 1e6
+    return result
+
+
+def test_a_skipped_update_leaves_batch_norm_statistics_as_they_were():
+    stats = _NormStats()
+    x = images(40)  # 4 steps per epoch of 10
+    fit(_hierarchical(), _mean_path_huge_at_2, x, epochs=1, batch_size=10, skip_grad_norm=1e3, callbacks=[stats],
+        progress=False)  # fmt: skip
+    assert stats.after[1].keys() and all("running_" in k for k in stats.after[1])
+    for key in stats.after[1]:
+        assert torch.equal(stats.after[3][key], stats.after[2][key]), key  # step 2 (the 3rd) was skipped
+        assert not torch.equal(stats.after[2][key], stats.after[1][key]) or "num_batches" in key
+        assert not torch.equal(stats.after[4][key], stats.after[3][key]) or "num_batches" in key
+
+
+class _MeanPathPoisonAt2:
+    def __init__(self):
+        self.before = None
+
+    def __call__(self, model, batch, step):
+        if step == 2:  # before the forward pass, which updates the batch-norm statistics
+            self.before = {k: v.clone() for k, v in model.state_dict().items()}
+        result = mean_path_objective(model, batch, step)
+        if step == 2:
+            result.loss = result.loss * math.nan
+        return result
+
+
+def test_a_non_finite_step_leaves_batch_norm_statistics_as_they_were():
+    model = _hierarchical()
+    objective = _MeanPathPoisonAt2()
+    with pytest.raises(NonFiniteLossError):
+        fit(model, objective, images(40), epochs=1, batch_size=10, progress=False)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, objective.before[key]), key  # weights and batch-norm statistics alike

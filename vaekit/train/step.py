@@ -208,8 +208,6 @@ class TrainStep:
             bad = self.context.all_reduce_gradients(self.parameters, size / global_size, bad)
         outliers, bad = self._clip(bad)
         self.guard.record(bad, names, finite)
-        if check:
-            self.guard.raise_if_bad(step)
         discarded = self.guard.flag
         if outliers:
             any_outlier = torch.zeros_like(bad)
@@ -220,6 +218,8 @@ class TrainStep:
             discarded = torch.maximum(discarded, any_outlier)
         for buffer, before in zip(self.norm_buffers, saved):
             buffer.copy_(torch.where(discarded > 0, before, buffer))
+        if check:
+            self.guard.raise_if_bad(step)
         for name, opt in self.optimizers.items():
             if self.fused[name] or self.skip[name].item() == 0:
                 opt.step()
