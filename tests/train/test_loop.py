@@ -19,6 +19,7 @@ from tests.train.common import (
 from vaekit import ELBOObjective
 from vaekit.objectives import LossOutput
 from vaekit.train import StopTraining, fit, lr_at, read_checkpoint
+from vaekit.train.callbacks import Callback
 
 
 def test_early_stopping_restores_the_best_weights():
@@ -127,3 +128,44 @@ def test_progress_bar_shows_live_loss_reconstruction_and_kl(monkeypatch, capsys)
     assert "epoch 1/1" in shown and all(f"{k}=" in shown for k in ("loss", "reconstruction", "kl"))
     fit(small_model(), ELBOObjective(), image_data(40), epochs=1, batch_size=10, transform=binarizer(), progress=False)
     assert capsys.readouterr().err == ""
+
+
+class EveryNSteps(Callback):
+    """The documented example: a user's callback that logs the running loss every ``n`` steps."""
+
+    def __init__(self, n: int):
+        self.n, self.lines, self.calls = n, [], []
+
+    def on_train_start(self, state):
+        self.calls.append("train_start")
+
+    def on_epoch_start(self, state):
+        self.calls.append(f"epoch_start {state.epoch + 1}")
+
+    def on_step_end(self, state):
+        if state.step % self.n == 0:
+            self.lines.append((state.step, state.sums.means()["loss"]))
+
+    def on_epoch_end(self, state, record):
+        self.calls.append(f"epoch_end {record['epoch']} step {record['step']}")
+        if record["epoch"] == 2:
+            state.request_stop()
+
+    def on_train_end(self, state):
+        self.calls.append("train_end")
+
+
+def test_a_user_callback_sees_every_hook_and_can_stop_the_run():
+    logger = EveryNSteps(3)
+    history = fit(small_model(), ELBOObjective(), image_data(40), epochs=5, batch_size=10, transform=binarizer(),
+                  callbacks=[logger], progress=False)  # fmt: skip
+    assert [step for step, _ in logger.lines] == [3, 6]  # 4 steps per epoch, two epochs
+    assert all(math.isfinite(loss) for _, loss in logger.lines)
+    assert logger.calls == ["train_start", "epoch_start 1", "epoch_end 1 step 4", "epoch_start 2",
+                            "epoch_end 2 step 8", "train_end"]  # fmt: skip
+    assert history.stop_reason == "callback" and history.stopped_early and history.epochs == 2
+
+
+def test_callbacks_must_be_callbacks_or_functions():
+    with pytest.raises(TypeError, match="callbacks must be Callback instances or callables"):
+        fit(Scalar(), toward_one, torch.zeros(8, 1), epochs=1, callbacks=[3], progress=False)
