@@ -31,6 +31,7 @@ from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, 
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
 from vaekit.models.output import SamplingUnavailableError
 from vaekit.registry import ConfigError, build, build_model
+from vaekit.train.arguments import check_options
 from vaekit.train.checkpointing import has_checkpoint
 
 RUN_CONFIG = "config.yaml"
@@ -114,21 +115,55 @@ def prepare_run(config: RunConfig) -> Prepared:
     source["label_column"] = config.data.label_column
     preprocessing = Preprocessing.fit(dataset, config.data.binarize, config.data.standardize, **source)
     spec = model_spec(config, dataset.n_classes, dataset.is_image)
+    _check_sizes(spec)
     torch.manual_seed(config.seed)
     try:
         model = build_model(spec, dataset.data_shape)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: e.g. a negative layer width
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
     objective = build("objective", objective_spec(config))
     fit_kwargs, train = fit_arguments(config.train)
+    try:
+        check_options(fit_kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"train: {error}") from error
+    _try_one_batch(model, objective, preprocessing, dataset, spec.get("type"))
     resolved = copy.deepcopy(config)
     resolved.model = {"conditional": bool(config.model.get("conditional", False))}
     resolved.model.update({k: v for k, v in spec.items() if k != "n_classes"})
     resolved.objective = objective_spec(config)
     resolved.train = train
     return Prepared(resolved, dataset, preprocessing, model, objective, fit_kwargs)
+
+
+def _check_sizes(spec: dict[str, Any]) -> None:
+    """Refuse layer and latent sizes below 1 (``latent_dim``, ``hidden``, ``channels``, ``num_codes``, ...)."""
+    for key, value in spec.items():
+        sized = key.endswith(("_dim", "_dims", "channels", "_size")) or key in ("hidden", "num_codes")
+        values = value if isinstance(value, list) else [value]
+        if sized and any(isinstance(v, int) and not isinstance(v, bool) and v < 1 for v in values):
+            raise ConfigError(f"model.{key} must be at least 1, got {value!r}")
+
+
+def _try_one_batch(model: nn.Module, objective: Any, prep: Preprocessing, dataset: Dataset, name: Any) -> None:
+    """Run the objective once on two training examples, so that settings the model cannot work with (a
+    latent_dim of 0, say) are refused before anything is written. Random streams and the model's running
+    statistics are left as they were (eval mode, no gradients, forked generators)."""
+    x, transform = prep.train_inputs(dataset.train.x[:2])
+    y = None if getattr(model, "conditioner", None) is None or dataset.train.y is None else dataset.train.y[:2]
+    was_training = model.training
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            model.eval()
+            objective(model, (transform(x) if transform is not None else x, y), 0)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        if isinstance(error, (ConfigError, DataError)):
+            raise
+        raise ConfigError(f"model {name!r} with these settings cannot process the data: {error}") from error
+    finally:
+        model.train(was_training)
 
 
 def _unchanged(x: Tensor) -> Tensor:

@@ -27,6 +27,7 @@ def train(
     """Train a model and write a run folder: config, metrics, checkpoints, model and pictures."""
     from vaekit.config import load_config
     from vaekit.runs import RUN_CONFIG, prepare_run, train_prepared
+    from vaekit.train import NonFiniteLossError
 
     overrides = list(set_ or [])
     if resume:
@@ -41,7 +42,10 @@ def train(
     started = time.time()
     prepared = prepare_run(run_config)
     with threads_for(prepared.model):
-        metrics = train_prepared(prepared, out, resume=resume, log=lambda line: typer.echo(line, err=True))
+        try:
+            metrics = train_prepared(prepared, out, resume=resume, log=lambda line: typer.echo(line, err=True))
+        except NonFiniteLossError as error:  # e.g. too high a learning rate: the message says what to try
+            raise fail(str(error)) from None
     typer.echo(format_metrics(metrics))
     typer.echo(f"run folder: {out}  ({time.time() - started:.0f} s)")
     typer.echo(f"  pictures: {out}/*.png   metrics: {out}/metrics.json   model: {out}/model")

@@ -11,9 +11,16 @@ from torch import Tensor
 
 from vaekit.train.callbacks import as_callback
 from vaekit.train.checkpointing import parse_checkpoint_every
+from vaekit.train.device import resolve_device
 from vaekit.train.optim import OPTIMIZERS, check_lr_schedule
 
 PRECISIONS = ("fp32", "bf16")
+# fit's defaults of the options check_options looks at
+OPTION_DEFAULTS: dict[str, Any] = {
+    "epochs": 10, "batch_size": 128, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant",
+    "grad_clip": None, "skip_grad_norm": None, "max_steps": None, "max_seconds": None, "patience": None,
+    "precision": "fp32", "device": "auto", "checkpoint_every": None, "callbacks": (),
+}  # fmt: skip
 
 
 def as_tensor(data: Any, name: str) -> Tensor | None:
@@ -27,13 +34,15 @@ def as_tensor(data: Any, name: str) -> Tensor | None:
     raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(data).__name__}")
 
 
-def check_arguments(args: dict[str, Any]) -> None:
-    """Clear errors for bad ``fit`` arguments (given by name in ``args``), before any work.
+def check_options(options: dict[str, Any]) -> None:
+    """Clear errors for bad ``fit`` keyword options (those in ``options``; the rest take fit's defaults),
+    before any data is touched: a run can be refused before it writes anything.
 
     Raises:
         ValueError: a bad value (the message names it and the valid choices).
         TypeError: a callback that is neither a Callback nor a callable.
     """
+    args = {**OPTION_DEFAULTS, **options}
     for key in ("epochs", "batch_size"):
         value = args[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if key == "epochs" else 1):
@@ -57,15 +66,31 @@ def check_arguments(args: dict[str, Any]) -> None:
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise ValueError(f"max_steps must be an integer >= 1 or None, got {max_steps!r}")
     patience = args["patience"]
-    if patience is not None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be an integer >= 1 or None, got {patience!r}")
-        if args["val_x"] is None:
-            raise ValueError("patience (early stopping) needs validation data: pass val_x")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"patience must be an integer >= 1 or None, got {patience!r}")
     if args["precision"] not in PRECISIONS:
         raise ValueError(f"unknown precision {args['precision']!r}; valid: {list(PRECISIONS)}")
+    resolve_device(args["device"])
+    parse_checkpoint_every(args["checkpoint_every"])
+    for callback in args["callbacks"]:
+        as_callback(callback)
+
+
+def check_arguments(args: dict[str, Any]) -> None:
+    """:func:`check_options` and the checks of the data and of settings that need it (all of ``fit``'s
+    arguments by name in ``args``).
+
+    Raises:
+        ValueError: a bad value (the message names it and the valid choices).
+        TypeError: a callback that is neither a Callback nor a callable.
+    """
+    check_options(args)
+    if args["patience"] is not None and args["val_x"] is None:
+        raise ValueError("patience (early stopping) needs validation data: pass val_x")
     if args["resume"] and args["run_dir"] is None:
         raise ValueError("resume=True needs run_dir (the folder holding checkpoints/last)")
+    if args["checkpoint_every"] is not None and args["run_dir"] is None:
+        raise ValueError("checkpoint_every needs run_dir (the folder to write checkpoints/last into)")
     x, y, val_x, val_y = args["x"], args["y"], args["val_x"], args["val_y"]
     if x.dim() == 0 or x.shape[0] == 0:
         raise ValueError("x is empty: there is nothing to train on")
@@ -82,8 +107,3 @@ def check_arguments(args: dict[str, Any]) -> None:
             raise ValueError(f"val_x has {val_x.shape[0]} examples but val_y has {val_y.shape[0]}")
     elif val_y is not None:
         raise ValueError("val_y was given without val_x")
-    parse_checkpoint_every(args["checkpoint_every"])
-    if args["checkpoint_every"] is not None and args["run_dir"] is None:
-        raise ValueError("checkpoint_every needs run_dir (the folder to write checkpoints/last into)")
-    for callback in args["callbacks"]:
-        as_callback(callback)
