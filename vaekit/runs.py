@@ -111,6 +111,9 @@ def prepare_run(config: RunConfig) -> Prepared:
     dataset = load_dataset(**data_arguments(config))
     if len(dataset.train) == 0:
         raise DataError(f"dataset {dataset.name} has no training examples")
+    if len(dataset.test) == 0:  # the run ends with a test evaluation: refuse before training, not after
+        raise DataError(f"dataset {dataset.name} has no test examples to evaluate on: set data.test > 0 and give "
+                        f"more examples (it has {len(dataset.train) + len(dataset.validation)})")  # fmt: skip
     source = {"image_size": config.data.image_size, "channels": config.data.channels}
     source["label_column"] = config.data.label_column
     preprocessing = Preprocessing.fit(dataset, config.data.binarize, config.data.standardize, **source)

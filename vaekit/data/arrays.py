@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +49,23 @@ def load_array_file(path: str | Path) -> tuple[Tensor, Tensor | None, int | None
             integers outside 0..255, or labels that do not match the examples.
     """
     path = Path(path)
-    try:
+    try:  # an empty or truncated file, a broken archive, a pickled object array: all unreadable
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                x, y = _pick(loaded, path)
+        else:
+            x, y = loaded, None
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile) as error:
+        if isinstance(error, DataError):
+            raise
         raise DataError(f"cannot read {path} as a NumPy array file: {error}") from error
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            x, y = _pick(loaded, path)
-    else:
-        x, y = loaded, None
     if x.ndim < 2:
         raise DataError(f"{path}: data must have one row per example, (N, ...); got shape {x.shape}")
     if len(x) == 0:
         raise DataError(f"{path} holds no examples")
+    if x[0].size == 0:
+        raise DataError(f"{path}: examples have no values (shape {x.shape})")
     levels = None
     if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
         if x.min() < 0 or x.max() > 255:
@@ -73,6 +78,8 @@ def load_array_file(path: str | Path) -> tuple[Tensor, Tensor | None, int | None
             where = np.argwhere(bad)[0]
             raise DataError(f"{path}: NaN or infinite value at index {tuple(int(i) for i in where)}")
         tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        if not torch.isfinite(tensor).all():
+            raise DataError(f"{path}: values beyond the float32 range (about 3.4e38)")
     else:
         raise DataError(f"{path}: data of dtype {x.dtype} is not numeric")
     labels = None
