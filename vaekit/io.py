@@ -103,7 +103,7 @@ def load(directory: str | Path, map_location: str | torch.device = "cpu") -> nn.
     document = _read_document(directory)
     try:
         model = build("model", document["model"])
-    except (ConfigError, KeyError, TypeError, ValueError) as error:
+    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError, MemoryError) as error:  # e.g. a size < 0
         raise ModelFileError(f"{directory / CONFIG_FILE} describes a model that cannot be built: {error}") from error
     weights_path = directory / WEIGHTS_FILE
     if not weights_path.is_file():
