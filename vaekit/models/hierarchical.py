@@ -33,7 +33,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import diagonal_gaussian
-from vaekit.models.base import BaseModel, LogWeightsFn, log_weights
+from vaekit.models.base import BaseModel, LogWeightsFn, ModelExample, log_weights
 from vaekit.models.output import VAEOutput
 from vaekit.nn.cells import (
     DownsampleCell,
@@ -57,14 +57,8 @@ RESAMPLING = {"conv": (DownsampleCell, UpsampleCell), "shuffle": (ShuffleDownsam
 
 @dataclass
 class HierarchicalOutput(VAEOutput):
-    """A :class:`VAEOutput` whose latent vector is the concatenation of the groups, top first.
-
-    Attributes:
-        group_sizes: number of latent values of each group, top (coarsest) first; they split
-            the last dimension of ``z``, ``q_z`` and ``p_z``.
-    """
-
-    group_sizes: tuple[int, ...] = ()
+    """A :class:`VAEOutput` whose latent vector is the concatenation of the groups, top first;
+    ``group_sizes`` holds the number of latent values of each group, top (coarsest) first."""
 
 
 @dataclass
@@ -428,6 +422,13 @@ class HierarchicalVAE(BaseModel):
     def log_weights_sampler(self, x: Tensor, y: Tensor | None = None) -> LogWeightsFn:
         """Each call runs the whole model: the posterior of a lower group depends on the draws above it."""
         return lambda n: self.log_importance_weights(x, n, y)
+
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """A two-scale model on 8x8 binary images for the contract tests."""
+        images = (torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+        spec = {"type": "hierarchical", "channels": 8, "latent_channels": 2, "groups_per_scale": [1, 1]}
+        return [ModelExample({**spec, "preprocess_scales": 1, "expansion": 1, "kernel_size": 3}, images)]
 
     # -------------------------------------------------------------- generation
     def _generative_batch_norms(self) -> list[nn.BatchNorm2d]:

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from vaekit.models.base import BaseModel
+from vaekit.models.base import BaseModel, ModelExample
 from vaekit.models.builders import build_vae
 from vaekit.models.vae import VAE
 from vaekit.registry import Part, build, register, register_builder
@@ -92,6 +93,13 @@ class VAEGAN(BaseModel):
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z[,y]) of the VAE (its decoder is the generator)."""
         return self.vae.decode(z, y)
+
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """A tiny MLP VAE-GAN for the contract tests."""
+        x = torch.rand(4, 6, generator=torch.Generator().manual_seed(0))
+        spec = {"type": "vaegan", "latent_dim": 2, "architecture": "mlp", "hidden": [8], "discriminator_hidden": 8}
+        return [ModelExample(spec, x)]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"encoder": encoder, posterior, prior (and conditioner), "decoder": decoder and

@@ -36,6 +36,8 @@ class ELBOObjective(Objective):
         capacity: None, a number, or a schedule config (``{"type": "capacity", ...}``) for |KL - C|.
         capacity_weight: gamma of the capacity form.
         samples: reparameterized draws of z per example.
+        kl_balance: weight the KL of each latent group by NVAE's balancing coefficients (models with
+            several latent groups; see :func:`~vaekit.objectives.elbo.elbo`).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class ELBOObjective(Objective):
         capacity: float | dict | Schedule | None = None,
         capacity_weight: float = 1000.0,
         samples: int = 1,
+        kl_balance: bool = False,
     ):
         self.beta = as_schedule(beta)
         self.free_bits = float(free_bits)
@@ -53,6 +56,7 @@ class ELBOObjective(Objective):
         self.capacity = as_schedule(capacity)
         self.capacity_weight = float(capacity_weight)
         self.samples = int(samples)
+        self.kl_balance = bool(kl_balance)
 
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, y = split_batch(batch)
@@ -66,6 +70,7 @@ class ELBOObjective(Objective):
             free_bits_groups=self.free_bits_groups,
             capacity=None if self.capacity is None else self.capacity(step),
             capacity_weight=self.capacity_weight,
+            kl_balance=self.kl_balance,
         )
         result.terms["beta"] = out.z.new_tensor(beta)
         return result
