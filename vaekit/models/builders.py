@@ -12,9 +12,9 @@ from vaekit.registry import build, register_builder
 @register_builder("vae")
 def build_vae(
     data_shape: Sequence[int],
-    latent_dim: int = 16,
+    latent_dim: int = 10,
     architecture: str = "mlp",
-    hidden: Sequence[int] = (512, 512),
+    hidden: Sequence[int] = (256, 256),
     channels: Sequence[int] = (32, 64),
     residual_blocks: int = 0,
     activation: str = "relu",
@@ -25,6 +25,9 @@ def build_vae(
     n_attributes: int | None = None,
 ) -> VAE:
     """Build a VAE (or CVAE) for examples of ``data_shape``.
+
+    These defaults are the only ones: a config's model section and the other builders that pass
+    arguments on to this one (``wae``, ``vaegan``) start from them.
 
     Args:
         data_shape: shape of one example: ``[D]`` for vectors, ``[C, H, W]`` for images.

@@ -504,50 +504,18 @@ class HierarchicalVAE(BaseModel):
             self.train(was_training)
 
 
-@register_builder("hierarchical")
+@register_builder("hierarchical", mirrors=HierarchicalVAE)
 def build_hierarchical(
-    data_shape: Sequence[int],
-    likelihood: str | dict[str, Any] = "bernoulli",
-    channels: int = 64,
-    latent_channels: int = 8,
-    groups_per_scale: Sequence[int] = (2, 2),
-    preprocess_scales: int = 2,
-    preprocess_cells: int = 1,
-    encoder_cells: int = 1,
-    decoder_cells: int = 1,
-    expansion: int = 3,
-    kernel_size: int = 5,
-    squeeze_excitation: bool = True,
-    residual_scale: float = 0.1,
-    resampling: str = "conv",
-    patch_size: int = 1,
-    head_channels: int = 0,
+    data_shape: Sequence[int], likelihood: str | dict[str, Any] = "bernoulli", **arguments: Any
 ) -> HierarchicalVAE:
     """Build an NVAE-style hierarchical VAE for images of ``data_shape`` (see :class:`HierarchicalVAE`).
 
     Args:
         data_shape: ``[C, H, W]``.
         likelihood: a likelihood name or ``{"type": name, **arguments}``.
-        (the others): as in :class:`HierarchicalVAE`.
+        **arguments: any other argument of :class:`HierarchicalVAE`, with its defaults.
 
     Returns:
         The model, untrained.
     """
-    return HierarchicalVAE(
-        [int(s) for s in data_shape],
-        build("likelihood", likelihood),
-        channels=channels,
-        latent_channels=latent_channels,
-        groups_per_scale=list(groups_per_scale),
-        preprocess_scales=preprocess_scales,
-        preprocess_cells=preprocess_cells,
-        encoder_cells=encoder_cells,
-        decoder_cells=decoder_cells,
-        expansion=expansion,
-        kernel_size=kernel_size,
-        squeeze_excitation=squeeze_excitation,
-        residual_scale=residual_scale,
-        resampling=resampling,
-        patch_size=patch_size,
-        head_channels=head_channels,
-    )
+    return HierarchicalVAE([int(s) for s in data_shape], build("likelihood", likelihood), **arguments)

@@ -111,21 +111,16 @@ class VAEGAN(BaseModel):
         return {name: [p for p in params if p.requires_grad] for name, params in groups.items()}
 
 
-@register_builder("vaegan", objective="vaegan")
+@register_builder("vaegan", objective="vaegan", mirrors=build_vae)
 def build_vaegan(
     data_shape: Sequence[int],
     latent_dim: int = 32,
     architecture: str = "conv",
     hidden: Sequence[int] = (256,),
-    channels: Sequence[int] = (32, 64),
     discriminator_hidden: int = 256,
     discriminator_channels: Sequence[int] = (32, 64),
     discriminator_activation: str = "leaky_relu",
-    activation: str = "relu",
-    likelihood: str | dict[str, Any] = "bernoulli",
-    prior: str | dict[str, Any] = "normal",
-    n_classes: int | None = None,
-    n_attributes: int | None = None,
+    **arguments: Any,
 ) -> VAEGAN:
     """Build a VAE-GAN for examples of ``data_shape``; train it with the "vaegan" objective.
 
@@ -134,25 +129,14 @@ def build_vaegan(
         latent_dim: number of latent dimensions.
         architecture: "conv" or "mlp", for the VAE and the discriminator alike.
         hidden: the VAE's hidden widths (see :func:`~vaekit.models.builders.build_vae`).
-        channels: the VAE's conv channels.
         discriminator_hidden: width of the discriminator's feature layer.
         discriminator_channels: the discriminator's conv channels.
         discriminator_activation: its activation (leaky ReLU, as usual for discriminators).
-        activation, likelihood, prior, n_classes, n_attributes: as for ``build_vae``.
+        **arguments: any other argument of :func:`~vaekit.models.builders.build_vae` (channels,
+            activation, likelihood, prior, n_classes, ...), with its defaults.
     """
     data_shape = [int(s) for s in data_shape]
-    vae = build_vae(
-        data_shape,
-        latent_dim=latent_dim,
-        architecture=architecture,
-        hidden=hidden,
-        channels=channels,
-        activation=activation,
-        likelihood=likelihood,
-        prior=prior,
-        n_classes=n_classes,
-        n_attributes=n_attributes,
-    )
+    vae = build_vae(data_shape, latent_dim=latent_dim, architecture=architecture, hidden=hidden, **arguments)
     if architecture == "conv":
         body = {
             "type": "conv",
