@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from vaekit.objectives.elbo import LossOutput, elbo, kl_per_group
-from vaekit.objectives.objective import Objective, split_batch
+from vaekit.objectives.elbo import LossOutput, kl_per_group
+from vaekit.objectives.objective import ELBOObjective, split_batch
 from vaekit.objectives.schedules import Schedule, as_schedule
 from vaekit.registry import register
 
@@ -87,7 +87,7 @@ class SpectralPenalty:
 
 
 @register("objective", "hierarchical_elbo")
-class HierarchicalELBO(Objective):
+class HierarchicalELBO(ELBOObjective):
     """Negative ELBO of a hierarchical VAE, with warm-up, KL balancing and spectral regularization.
 
     loss = E[-log p(x|z)] + beta * sum_l gamma_l KL_l + lambda * sum_W sigma_max(W)
@@ -131,33 +131,16 @@ class HierarchicalELBO(Objective):
         capacity: float | dict | Schedule | None = None,
         capacity_weight: float = 1000.0,
     ):
-        self.beta = as_schedule(beta)
-        self.kl_balance = bool(kl_balance)
+        super().__init__(beta, free_bits, free_bits_groups, capacity, capacity_weight, samples, kl_balance)
         self.spectral_weight = as_schedule(spectral_weight)
         self.spectral = SpectralPenalty(iterations=power_iterations)
         self.active_threshold = float(active_threshold)
-        self.samples = int(samples)
-        self.free_bits = float(free_bits)
-        self.free_bits_groups = free_bits_groups
-        self.capacity = as_schedule(capacity)
-        self.capacity_weight = float(capacity_weight)
 
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, y = split_batch(batch)
         out = model(x, y, n_samples=self.samples, check=False)
-        beta = float(self.beta(step))
-        result = elbo(
-            out,
-            x,
-            beta=beta,
-            free_bits=self.free_bits,
-            free_bits_groups=self.free_bits_groups,
-            capacity=None if self.capacity is None else self.capacity(step),
-            capacity_weight=self.capacity_weight,
-            kl_balance=self.kl_balance and beta < 1.0,
-        )
+        result = self.bound(out, x, step, kl_balance=self.kl_balance and float(self.beta(step)) < 1.0)
         loss, terms = result.loss, result.terms
-        terms["beta"] = loss.new_tensor(beta)
         vectors = dict(result.vectors)
         if "kl_per_dim" in vectors:
             group_means = kl_per_group(vectors["kl_per_dim"], out.group_sizes or (out.z.shape[-1],))  # (L,)

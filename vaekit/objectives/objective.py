@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from vaekit.models.output import VAEOutput
 from vaekit.objectives.elbo import LossOutput, elbo, iwae_bound
 from vaekit.objectives.schedules import Schedule, as_schedule
 from vaekit.registry import register
@@ -60,7 +61,11 @@ class ELBOObjective(Objective):
 
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, y = split_batch(batch)
-        out = model(x, y, n_samples=self.samples, check=False)
+        return self.bound(model(x, y, n_samples=self.samples, check=False), x, step)
+
+    def bound(self, out: VAEOutput, x: Tensor, step: int, kl_balance: bool | None = None) -> LossOutput:
+        """:func:`~vaekit.objectives.elbo.elbo` of a forward output with this objective's settings at ``step``
+        (``kl_balance`` overrides the objective's own), with the term ``beta``."""
         beta = self.beta(step)
         result = elbo(
             out,
@@ -70,9 +75,9 @@ class ELBOObjective(Objective):
             free_bits_groups=self.free_bits_groups,
             capacity=None if self.capacity is None else self.capacity(step),
             capacity_weight=self.capacity_weight,
-            kl_balance=self.kl_balance,
+            kl_balance=self.kl_balance if kl_balance is None else kl_balance,
         )
-        result.terms["beta"] = out.z.new_tensor(beta)
+        result.terms["beta"] = out.z.new_tensor(beta, dtype=result.loss.dtype)
         return result
 
 
