@@ -54,21 +54,15 @@ class VAE(BaseModel):
         prior.attach(self)
 
     def supported_objectives(self) -> tuple[str, ...]:
-        """The base's objectives, less those this VAE's parts rule out: a point-mass posterior has no
-        density, so only the WAE's applies (the ELBO's KL and the importance weights are undefined); a
-        prior with trainable parameters (mixture, VampPrior) is not trained by the WAE's MMD, which only
-        compares codes with prior draws, so the WAE's does not apply."""
+        """The base's objectives; only the WAE's for a point-mass posterior (it has no density, so the
+        ELBO's KL and the importance weights are undefined)."""
         if not getattr(self.posterior, "has_density", True):
             return ("wae",)
-        learned_prior = any(p.requires_grad for p in self.prior.parameters())
-        return tuple(name for name in super().supported_objectives() if not (learned_prior and name == "wae"))
+        return super().supported_objectives()
 
     def describe(self) -> str:
-        if not getattr(self.posterior, "has_density", True):
-            return f"model {type(self).__name__} with a point-mass posterior"
-        if any(p.requires_grad for p in self.prior.parameters()):
-            return f"model {type(self).__name__} with a learned {type(self.prior).__name__}"
-        return f"model {type(self).__name__}"
+        density = "" if getattr(self.posterior, "has_density", True) else " with a point-mass posterior"
+        return f"model {type(self).__name__}{density}"
 
     # --------------------------------------------------------------- the parts
     def _condition(self, y: Tensor | None) -> Tensor | None:
@@ -106,10 +100,19 @@ class VAE(BaseModel):
         tokens[:2, 3:] = 0
         small = {"latent_dim": 2, "hidden": [8]}
         gaussian = {"type": "gaussian", "variance": "learned"}
+        # The WAE's MMD compares codes with prior draws, so it does not train all of a learned prior
+        # (a mixture's weights, the VampPrior's pseudo-inputs): those examples leave it out.
+        learned_prior = {"elbo": {}, "iwae": {}, "hierarchical_elbo": {}}
         return [
             ModelExample({"type": "vae", **small}, vectors),
-            ModelExample({"type": "vae", **small, "prior": "mixture", "likelihood": gaussian}, vectors),
-            ModelExample({"type": "vae", **small, "architecture": "conv", "channels": [4], "prior": "vamp"}, images),
+            ModelExample(
+                {"type": "vae", **small, "prior": "mixture", "likelihood": gaussian}, vectors, objectives=learned_prior
+            ),
+            ModelExample(
+                {"type": "vae", **small, "architecture": "conv", "channels": [4], "prior": "vamp"},
+                images,
+                objectives=learned_prior,
+            ),
             ModelExample({"type": "vae", **small, "n_classes": 3}, vectors, torch.arange(6) % 3),
             ModelExample({"type": "vae", **small, "n_attributes": 2}, vectors, torch.rand(6, 2, generator=gen)),
             ModelExample({"type": "wae", **small}, vectors),
