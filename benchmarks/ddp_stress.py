@@ -82,11 +82,10 @@ def main() -> None:
         print(f"run {i + 1}/{args.runs}: {outcome} ({seconds:.1f} s)", flush=True)
     failed = args.runs - outcomes["ok"]
     sys.path.insert(0, str(ROOT))
-    from benchmarks.common import append_results, machine_note, markdown_table, median
+    from benchmarks.common import append_results, markdown_table, median
 
     rows = [[outcome, count] for outcome, count in outcomes.most_common()]
     body = (
-        f"Command: `python benchmarks/ddp_stress.py {' '.join(sys.argv[1:])}`\n\n{machine_note()}\n\n"
         f"Each run: torchrun --standalone, 2 CPU processes (gloo), two `fit` calls of a tiny VAE (64 examples, "
         f"2 epochs), then teardown `{args.teardown}` (vaekit: the script just ends and vaekit leaves the group at "
         f"exit; barrier: the script calls a gloo barrier and destroy_process_group itself). "

@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import append_results, machine_note, markdown_table  # noqa: E402
+from benchmarks.common import append_results, markdown_table  # noqa: E402
 
 
 def train_command(out: Path, args: argparse.Namespace, resume: bool) -> list[str]:
@@ -135,7 +135,6 @@ def main() -> None:
     )
     rows = [[what, moments.count(what)] for what in dict.fromkeys(moments)]
     body = (
-        f"Command: `python benchmarks/kill_resume.py {' '.join(sys.argv[1:])}`\n\n{machine_note()}\n\n"
         f"`vaekit train` on digits ({args.examples} examples, MLP 256-256, latent 8, {args.epochs} epochs of batch "
         f"20, cosine schedule, checkpoint_every {args.checkpoint_every} steps), SIGKILLed {args.kills} times (the "
         f"first during start-up, then alternately at a random moment after a random step and as soon as a checkpoint "

@@ -127,6 +127,7 @@ def prepare_run(config: RunConfig) -> Prepared:
             raise
         raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
     objective = build("objective", objective_spec(config))
+    model.check_objective(objective)  # fails here, before anything is written, naming what applies
     fit_kwargs, train = fit_arguments(config.train)
     try:
         check_options(fit_kwargs)
@@ -198,11 +199,9 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0) -> dict[str, Any]:
-    """:func:`vaekit.evaluate.evaluate`, or the reason it does not apply to this model."""
+    """:func:`vaekit.evaluate.evaluate` (figures a model does not define are None)."""
     from vaekit.evaluate import evaluate
 
-    if not hasattr(model, "log_importance_weights"):
-        return {"error": f"{type(model).__name__} has no likelihood (log_importance_weights); not evaluated"}
     return evaluate(model, x, y, k=k, seed=seed)
 
 

@@ -8,7 +8,6 @@ at encoder outputs of the current batch (as in Jukebox, Dhariwal et al. 2020).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -221,7 +220,3 @@ class VectorQuantizer(Part):
         self.ema_count[dead] = n / self.num_codes
         if self.update == "ema":
             self.ema_sum[dead] = fresh * self.ema_count[dead, None]
-
-    def bits_per_code(self) -> float:
-        """log2 K: the information in one code index under the uniform prior."""
-        return math.log2(self.num_codes)
