@@ -17,7 +17,7 @@ from vaekit.evaluate import log_likelihood
 from vaekit.io import load
 from vaekit.models import BaseModel, ModelExample, ObjectiveMismatchError, SamplingUnavailableError
 from vaekit.objectives import elbo
-from vaekit.registry import build, build_model, model_builders, registered
+from vaekit.registry import build, model_builders, registered
 
 
 def _import_every_module() -> None:
@@ -45,7 +45,7 @@ CASE_IDS = [f"{name}-{i}-{example.spec['type']}" for name, i, example in CASES]
 
 def _build(example: ModelExample) -> BaseModel:
     torch.manual_seed(0)
-    return build_model(example.spec, list(example.x.shape[1:]))
+    return example.build()
 
 
 def _objectives(example: ModelExample) -> dict[str, dict]:
