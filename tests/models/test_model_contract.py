@@ -15,7 +15,7 @@ import vaekit
 from vaekit.distributions import has_density
 from vaekit.evaluate import log_likelihood
 from vaekit.io import load
-from vaekit.models import BaseModel, ModelExample, ObjectiveMismatchError, SamplingUnavailableError
+from vaekit.models import BaseModel, ModelExample, ObjectiveMismatchError, SamplingUnavailableError, VAEOutput
 from vaekit.objectives import elbo
 from vaekit.registry import build, model_builders, registered
 
@@ -130,6 +130,7 @@ def test_save_then_load_gives_bit_identical_outputs(name, index, example, tmp_pa
     for m in (model, loaded):
         torch.manual_seed(3)
         out = m(example.x, example.y)
+        assert isinstance(out, VAEOutput), f"{name}'s forward must return a VAEOutput (or a subclass)"
         outputs.append((out.z, out.p_x.mean, m.reconstruct(example.x, example.y)))
     for before, after in zip(*outputs):
         assert torch.equal(before, after)
