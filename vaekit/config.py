@@ -64,6 +64,9 @@ class TrainConfig:
     max_steps: int | None = _option(None, "stop after this many optimizer steps (the last epoch is partial)")
     max_seconds: float | None = _option(None, "stop after this many seconds of training (the last epoch is partial)")
     patience: int | None = _option(None, "stop after this many epochs without validation improvement")
+    checkpoint_every: int | str | None = _option(
+        None, "also checkpoint inside epochs: every N steps (an integer) or so long ('90s', '10min', '1h')"
+    )
     device: str | None = _option(None, "device: cpu, cuda, cuda:1, ...")
     precision: str | None = _option(None, "numeric precision (e.g. fp32, bf16)")
     compile: bool | None = _option(None, "compile the model with torch.compile")
