@@ -1,14 +1,24 @@
 """Objectives (plain functions and configured callables) and weight schedules."""
 
+from vaekit.objectives.aggressive import AggressiveELBO
 from vaekit.objectives.elbo import LossOutput, elbo, free_bits_kl, iwae_bound, log_mean_exp
 from vaekit.objectives.hierarchical import HierarchicalELBO, SpectralPenalty
 from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
-from vaekit.objectives.schedules import CapacityIncrease, Constant, Cyclical, LinearWarmup, Schedule, as_schedule
+from vaekit.objectives.schedules import (
+    CapacityIncrease,
+    Constant,
+    Cyclical,
+    LinearWarmup,
+    Logistic,
+    Schedule,
+    as_schedule,
+)
 from vaekit.objectives.vaegan import VAEGANObjective
 from vaekit.objectives.vq import CodePriorObjective, VQObjective
 
 __all__ = [
+    "AggressiveELBO",
     "CapacityIncrease",
     "CodePriorObjective",
     "Constant",
@@ -17,6 +27,7 @@ __all__ = [
     "HierarchicalELBO",
     "IWAEObjective",
     "LinearWarmup",
+    "Logistic",
     "LossOutput",
     "Objective",
     "Schedule",
