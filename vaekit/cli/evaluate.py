@@ -104,8 +104,11 @@ def encode(
     import numpy as np
     import torch
 
+    from vaekit.cli.text import encode_text, is_text_model
     from vaekit.io import atomic_write_bytes
 
+    if is_text_model(run):
+        return encode_text(run, data, out, device)
     loaded = open_run(run, device)
     examples, x = load_examples(loaded, data, split)
     y = labels_of(loaded, examples)

@@ -7,11 +7,37 @@ recurrent encoder -> Gaussian posterior;  z -> linear decoder -> context
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+import torch
+
+from vaekit.models.base import ModelExample
 from vaekit.models.vae import VAE
 from vaekit.nn.sequence import sequence_decoder_spec
-from vaekit.registry import build, register_builder
+from vaekit.registry import build, register, register_builder
+
+
+@register("model", "sequence_vae")
+class SequenceVAE(VAE):
+    """A VAE over token sequences (built by the ``sequence_vae`` builder): the VAE composition with a
+    recurrent encoder and an autoregressive likelihood. It also trains with aggressive encoder updates."""
+
+    objective_names: ClassVar[tuple[str, ...]] = ("elbo", "iwae", "aggressive_elbo")
+
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        # Token ids 0..5 with 0 as padding and 2 as the end token: rows of different lengths.
+        x = torch.tensor([[3, 4, 5, 2, 0, 0], [4, 4, 2, 0, 0, 0], [5, 3, 3, 4, 3, 2], [1, 2, 0, 0, 0, 0]])
+        base = {"type": "sequence_vae", "vocab_size": 6, "latent_dim": 2, "embed_dim": 4, "hidden": 8}
+        base.update(pad_index=0, end_index=2)
+        return [
+            ModelExample(base, x, objectives={"elbo": {}, "iwae": {"k": 3}, "aggressive_elbo": {"inner_steps": 2}}),
+            ModelExample(
+                {**base, "decoder": "transformer", "transformer_width": 8, "transformer_heads": 2, "cell": "lstm"},
+                x,
+                objectives={"elbo": {"free_bits": 0.1}},
+            ),
+        ]
 
 
 @register_builder("sequence_vae")
@@ -37,7 +63,7 @@ def build_sequence_vae(
     posterior: str = "gaussian",
     n_classes: int | None = None,
     n_attributes: int | None = None,
-) -> VAE:
+) -> SequenceVAE:
     """Build a sequence VAE for integer token sequences of shape ``[length]``.
 
     Args:
@@ -122,4 +148,4 @@ def build_sequence_vae(
     post = build("posterior", {"type": posterior, "in_features": encoder.out_features + cond, "latent_dim": latent_dim})
     prior_spec = {"type": prior} if isinstance(prior, str) else dict(prior)
     prior_spec["latent_dim"] = latent_dim
-    return VAE([length], encoder, post, build("prior", prior_spec), context, likelihood, conditioner)
+    return SequenceVAE([length], encoder, post, build("prior", prior_spec), context, likelihood, conditioner)
