@@ -10,6 +10,7 @@ position holds ``fill_value``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +78,13 @@ def fill_after_end(tokens: Tensor, end_index: int | None, fill_value: int, lengt
     return tokens
 
 
+def _ban(logits: Tensor, banned: Sequence[int]) -> Tensor:
+    """Logits with the ``banned`` tokens (e.g. the padding id, which is never a real token) set to -inf."""
+    if not banned:
+        return logits
+    return logits.index_fill(-1, torch.tensor(list(banned), device=logits.device), float("-inf"))
+
+
 def _fill(end_index: int | None, fill_value: int | None) -> int:
     if fill_value is not None:
         return int(fill_value)
@@ -95,6 +103,7 @@ def sample_tokens(
     top_p: float | None = None,
     greedy: bool = False,
     generator: torch.Generator | None = None,
+    banned: Sequence[int] = (),
 ) -> Tensor:
     """Ancestral sampling (or greedy decoding) of one sequence per context row.
 
@@ -107,6 +116,7 @@ def sample_tokens(
         temperature, top_k, top_p: see :class:`DecodeOptions`; temperature 0 is greedy.
         greedy: take the most likely token at every step.
         generator: random generator for reproducible draws.
+        banned: tokens never produced (e.g. the padding id).
 
     Returns:
         (N, max_length) token ids.
@@ -118,6 +128,7 @@ def sample_tokens(
     out = []
     for _ in range(int(max_length)):
         logits, state = network.step(context, token, state)  # (N, V)
+        logits = _ban(logits, banned)
         if greedy or temperature == 0:
             token = logits.argmax(-1)
         else:
@@ -138,9 +149,10 @@ def greedy_tokens(
     max_length: int,
     end_index: int | None = None,
     fill_value: int | None = None,
+    banned: Sequence[int] = (),
 ) -> Tensor:
     """Greedy decoding: the most likely next token at each step. (N, max_length) token ids."""
-    return sample_tokens(network, context, max_length, end_index, fill_value, greedy=True)
+    return sample_tokens(network, context, max_length, end_index, fill_value, greedy=True, banned=banned)
 
 
 @torch.no_grad()
@@ -151,6 +163,7 @@ def beam_search(
     beam: int = 4,
     end_index: int | None = None,
     fill_value: int | None = None,
+    banned: Sequence[int] = (),
 ) -> Tensor:
     """The most likely sequence found by beam search (sum of token log-probabilities), per context row.
 
@@ -175,7 +188,7 @@ def beam_search(
     rows = torch.arange(n, device=context.device)[:, None] * beam  # (N, 1)
     for _ in range(int(max_length)):
         logits, state = network.step(contexts, token, state)
-        logp = logits.float().log_softmax(-1)  # (N*K, V)
+        logp = _ban(logits.float().log_softmax(-1), banned)  # (N*K, V)
         if end_index is not None:
             logp = torch.where(finished[:, None], stay, logp)
         candidates = (scores.reshape(-1, 1) + logp).view(n, beam * vocab)
@@ -201,11 +214,12 @@ def decode_tokens(
     end_index: int | None = None,
     fill_value: int | None = None,
     generator: torch.Generator | None = None,
+    banned: Sequence[int] = (),
 ) -> Tensor:
     """Decode one sequence per context row with ``options`` (greedy by default): (N, max_length)."""
     options = options or DecodeOptions()
     if options.method == "beam":
-        return beam_search(network, context, max_length, options.beam, end_index, fill_value)
+        return beam_search(network, context, max_length, options.beam, end_index, fill_value, banned)
     return sample_tokens(
         network,
         context,
@@ -217,4 +231,5 @@ def decode_tokens(
         options.top_p,
         greedy=options.method == "greedy",
         generator=generator,
+        banned=banned,
     )

@@ -113,7 +113,9 @@ class AutoregressiveSequence(Distribution):
         """One decoded sequence per context row (greedy, sampling or beam search): (*batch, T) token ids."""
         flat_c = self.context.reshape(-1, self.context.shape[-1])
         fill = self.ignore_index if self.ignore_index is not None else self.end_index
-        tokens = decode_tokens(self.network, flat_c, self.length, options, self.end_index, fill, generator)
+        vocab = self.network.vocab_size
+        banned = [self.ignore_index] if self.ignore_index is not None and 0 <= self.ignore_index < vocab else []
+        tokens = decode_tokens(self.network, flat_c, self.length, options, self.end_index, fill, generator, banned)
         return tokens.view(*self.batch_shape, self.length)
 
     @property

@@ -81,9 +81,10 @@ class AggressiveELBO(ELBOObjective):
             self._inner.zero_grad(set_to_none=True)
             loss.backward(inputs=params)
             self._inner.step()
-            if previous - float(loss) < self.tolerance:
+            value = float(loss.detach())
+            if previous - value < self.tolerance:
                 break
-            previous = float(loss)
+            previous = value
         model.zero_grad(set_to_none=True)
         with torch.no_grad():
             q_z = model.encode(x, y, check=False)
