@@ -12,9 +12,10 @@ Parts (``--parts``, all by default), each appended to benchmarks/RESULTS.md:
   KL, active units and mutual information on validation sentences.
 - ``main``: the anchor's architecture (GRU 256, latent 16, embedding 300) trained for
   ``--budget-steps`` (capped by ``--budget-minutes``), and the language model (the same decoder network
-  with a constant context) trained for as many steps; test NLL by importance sampling (``--k`` samples) on ``--eval-sentences``
-  test sentences (all with 0), per-word perplexity with the end token counted, ELBO, KL, active units,
-  mutual information on the whole test set, and homotopies between test sentences.
+  with a constant context) trained for as many steps; test NLL by importance sampling (``--k``
+  samples) on ``--eval-sentences`` test sentences (all with 0), per-word perplexity with the end token
+  counted; ELBO, KL, active units and mutual information on ``--figure-sentences`` test sentences (all
+  with 0); and homotopies between test sentences.
 
     python benchmarks/text.py --budget-steps 2000 --defence-steps 300 --eval-sentences 300 --k 500
 
