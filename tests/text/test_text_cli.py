@@ -63,6 +63,9 @@ def test_sample_reconstruct_interpolate_and_encode_print_text(run):
         "3. ",
         "4. ",
     ]
+    result = invoke("evaluate", out, "--k", "3", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["perplexity"] > 1
     result = invoke("encode", out, "--data", folder / "lines.txt", "--out", folder / "z.npy")
     assert result.exit_code == 0, result.output
     assert np.load(folder / "z.npy").shape == (24, 2)
