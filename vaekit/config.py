@@ -33,8 +33,10 @@ def _option(default: Any, help: str, factory: Any = None) -> Any:  # noqa: A002 
 class DataConfig:
     """Where the data comes from and how it becomes model input."""
 
-    name: str = _option("digits", "built-in dataset: digits, fashion-mnist or mnist (ignored when path is set)")
-    path: str | None = _option(None, "user data: a folder of images, a .npy/.npz file, or a .csv/.parquet table")
+    name: str = _option("digits", "built-in dataset: digits, fashion-mnist, mnist or ptb (ignored when path is set)")
+    path: str | None = _option(
+        None, "user data: a folder of images, a .npy/.npz file, a .csv/.parquet table, or a .txt file (one per line)"
+    )
     data_dir: str | None = _option(None, "folder holding the idx files of fashion-mnist or mnist")
     binarize: str = _option("dynamic", "integer images: dynamic, fixed, none (grey levels in [0, 1]) or dequantize")
     image_size: int | list[int] | None = _option(None, "resize user images to this size (one number or [H, W])")
@@ -44,6 +46,11 @@ class DataConfig:
     validation: float = _option(0.1, "fraction held out for validation (user data and the idx training sets)")
     test: float = _option(0.1, "fraction held out for testing (user data only; built-ins have a test set)")
     limit: int | None = _option(None, "keep at most this many examples per split (quick trials)")
+    tokenizer: str | dict[str, Any] | None = _option(
+        None, "text/sequences: char, word or bpe, or a mapping with its options, e.g. {type: word, max_vocab: 10000}"
+    )
+    max_length: int | None = _option(None, "text/sequences: tokens per example, end token included (null: longest)")
+    long_lines: str = _option("truncate", "text/sequences: lines over max_length: truncate (counted), drop or refuse")
     split_seed: int = _option(0, "seed of the train/validation/test split")
 
 

@@ -66,13 +66,17 @@ def evaluate(
     device: DeviceOption = "cpu",
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
+    from vaekit.cli.text import evaluate_text, is_text_model
     from vaekit.runs import check_fits, evaluate_model, load_data_for
 
-    loaded = open_run(run, device)
-    examples = load_data_for(loaded, data, split)
-    check_fits(loaded, examples)
-    x = loaded.preprocessing.eval_inputs(examples.x)
-    metrics = evaluate_model(loaded.model, x, labels_of(loaded, examples), k=k, seed=seed)
+    if is_text_model(run):
+        metrics = evaluate_text(run, data, split, k, seed, device)
+    else:
+        loaded = open_run(run, device)
+        examples = load_data_for(loaded, data, split)
+        check_fits(loaded, examples)
+        x = loaded.preprocessing.eval_inputs(examples.x)
+        metrics = evaluate_model(loaded.model, x, labels_of(loaded, examples), k=k, seed=seed)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
     else:
@@ -104,8 +108,11 @@ def encode(
     import numpy as np
     import torch
 
+    from vaekit.cli.text import encode_text, is_text_model
     from vaekit.io import atomic_write_bytes
 
+    if is_text_model(run):
+        return encode_text(run, data, out, device)
     loaded = open_run(run, device)
     examples, x = load_examples(loaded, data, split)
     y = labels_of(loaded, examples)

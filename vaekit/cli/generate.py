@@ -37,10 +37,19 @@ def sample(
         "samples.png"
     ),
     device: DeviceOption = "cpu",
+    top_k: Annotated[int | None, typer.Option(help="Text: sample among the k most likely tokens.", min=1)] = None,
+    top_p: Annotated[
+        float | None, typer.Option(help="Text: nucleus sampling with this mass (1: plain sampling).")
+    ] = None,
+    beam: Annotated[int | None, typer.Option(help="Text: beam search with this width.", min=1)] = None,
 ) -> None:
-    """Draw samples from the prior and decode them."""
+    """Draw samples from the prior and decode them (a text model prints sentences; --temperature is then the
+    token sampling temperature)."""
+    from vaekit.cli.text import is_text_model, sample_text
     from vaekit.figures import draw_samples
 
+    if is_text_model(run):
+        return sample_text(run, n, temperature, top_k, top_p, beam, seed, device)
     loaded = open_run(run, device)
     report(draw_samples(loaded.model, loaded.preprocessing, out, n, temperature, parse_label(loaded, label), seed))
 
@@ -55,10 +64,16 @@ def reconstruct(
     n: Annotated[int, typer.Option("--n", "-n", help="Number of examples.", min=1)] = 32,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("reconstructions.png"),
     device: DeviceOption = "cpu",
+    text: Annotated[list[str] | None, typer.Option(help="Text model: a sentence to reconstruct (repeatable).")] = None,
+    beam: Annotated[int | None, typer.Option(help="Text model: beam search with this width.", min=1)] = None,
 ) -> None:
-    """Reconstruct examples (decode their posterior means) and draw them beside the originals."""
+    """Reconstruct examples (decode their posterior means) and draw them beside the originals (a text model
+    prints each sentence and its reconstruction)."""
+    from vaekit.cli.text import is_text_model, reconstruct_text
     from vaekit.figures import draw_reconstructions
 
+    if is_text_model(run):
+        return reconstruct_text(run, text, data, n, beam, device)
     loaded = open_run(run, device)
     examples, x = load_examples(loaded, data, split)
     y = labels_of(loaded, examples)
@@ -78,10 +93,18 @@ def interpolate(
     seed: SeedOption = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("interpolation.png"),
     device: DeviceOption = "cpu",
+    between: Annotated[
+        tuple[str, str] | None, typer.Option(help="Text model: the two sentences to interpolate between.")
+    ] = None,
+    beam: Annotated[int | None, typer.Option(help="Text model: beam search with this width.", min=1)] = None,
 ) -> None:
-    """Interpolate in latent space between random pairs of examples and decode."""
+    """Interpolate in latent space between random pairs of examples and decode (a text model prints the
+    homotopy between the two --between sentences)."""
+    from vaekit.cli.text import interpolate_text, is_text_model
     from vaekit.figures import draw_interpolations
 
+    if is_text_model(run):
+        return interpolate_text(run, between, steps, method, beam, device)
     loaded = open_run(run, device)
     examples, x = load_examples(loaded, data, split)
     paths = draw_interpolations(

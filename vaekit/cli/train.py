@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vaekit.cli.app import ConfigArgument, SetOption, app, clean_errors, fail, threads_for
 from vaekit.cli.evaluate import format_metrics
+
+if TYPE_CHECKING:
+    from vaekit.config import RunConfig
 
 
 @app.command()
@@ -27,6 +30,7 @@ def train(
     """Train a model and write a run folder: config, metrics, checkpoints, model and pictures."""
     from vaekit.config import load_config
     from vaekit.runs import RUN_CONFIG, prepare_run, train_prepared
+    from vaekit.text import is_text_config
     from vaekit.train import NonFiniteLossError
 
     overrides = list(set_ or [])
@@ -40,6 +44,8 @@ def train(
         name = Path(run_config.data.path).stem if run_config.data.path else run_config.data.name
         out = Path("runs") / f"{name}-{run_config.model.get('type', 'vae')}-{time.strftime('%Y%m%d-%H%M%S')}"
     started = time.time()
+    if is_text_config(run_config):
+        return _train_text(run_config, out, resume, started)
     prepared = prepare_run(run_config)
     with threads_for(prepared.model):
         try:
@@ -49,3 +55,17 @@ def train(
     typer.echo(format_metrics(metrics))
     typer.echo(f"run folder: {out}  ({time.time() - started:.0f} s)")
     typer.echo(f"  pictures: {out}/*.png   metrics: {out}/metrics.json   model: {out}/model")
+
+
+def _train_text(run_config: RunConfig, out: Path, resume: bool, started: float) -> None:
+    """``vaekit train`` for text data (a corpus such as ptb, a .txt file, or a tokenizer named)."""
+    from vaekit.text import train_text_run
+    from vaekit.train import NonFiniteLossError
+
+    try:
+        metrics = train_text_run(run_config, out, resume=resume, log=lambda line: typer.echo(line, err=True))
+    except NonFiniteLossError as error:
+        raise fail(str(error)) from None
+    typer.echo(format_metrics(metrics))
+    typer.echo(f"run folder: {out}  ({time.time() - started:.0f} s)")
+    typer.echo(f"  samples and homotopy: {out}/*.txt   metrics: {out}/metrics.json   model: {out}/model")

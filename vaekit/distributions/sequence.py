@@ -3,8 +3,8 @@
 In the VAE composition the decoder maps z to a context vector, and this likelihood holds
 the autoregressive network (``vaekit.nn.sequence``) that turns the context into a
 distribution over whole sequences. ``log_prob`` uses teacher forcing (the true previous
-tokens) and the per-token categorical of :class:`CategoricalImage`, whose ``ignore_index``
-masks padding; ``sample`` draws tokens one at a time and ``mean`` decodes greedily.
+tokens) with padding masked out and skipped; ``sample``, ``mean`` and ``decode`` generate one
+token at a time through :mod:`vaekit.decoding`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
-from torch.distributions import Categorical, Distribution
+from torch.distributions import Distribution
 
-from vaekit.distributions.likelihoods import CategoricalImage, Likelihood
-from vaekit.nn.sequence import AutoregressiveNetwork
+from vaekit.decoding import DecodeOptions, decode_tokens
+from vaekit.distributions.likelihoods import Likelihood
+from vaekit.nn.sequence import AutoregressiveNetwork, sequence_lengths
 from vaekit.registry import register
+
+PROJECTION_BLOCK = 8192  # real positions projected to the vocabulary at once when no gradient is needed
 
 
 class AutoregressiveSequence(Distribution):
     """A distribution over sequences of ``length`` tokens, one per context row.
+
+    A sequence ends at its first padding id (``ignore_index``): later positions add nothing to
+    ``log_prob`` and cost no compute (the batch is cut to its longest sequence, a recurrent network
+    reads packed sequences, and only real positions are projected to the vocabulary).
 
     Args:
         network: the autoregressive network.
@@ -29,6 +37,7 @@ class AutoregressiveSequence(Distribution):
         length: tokens per sequence.
         ignore_index: padding id masked out of ``log_prob``.
         word_dropout: probability of replacing each teacher-forced input by the unknown token.
+        end_index: token that ends a generated sequence (None: generate ``length`` tokens).
     """
 
     arg_constraints: dict = {}
@@ -40,9 +49,10 @@ class AutoregressiveSequence(Distribution):
         length: int,
         ignore_index: int | None = None,
         word_dropout: float = 0.0,
+        end_index: int | None = None,
     ):
         self.network, self.context, self.length = network, context, int(length)
-        self.ignore_index, self.word_dropout = ignore_index, float(word_dropout)
+        self.ignore_index, self.word_dropout, self.end_index = ignore_index, float(word_dropout), end_index
         super().__init__(batch_shape=context.shape[:-1], validate_args=False)
 
     def _shift_right(self, x: Tensor) -> Tensor:
@@ -58,43 +68,69 @@ class AutoregressiveSequence(Distribution):
             inputs = inputs.masked_fill(drop, self.network.unknown_index)
         return inputs
 
+    def _flat(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = x.long().expand(*self.batch_shape, self.length)
+        return x.reshape(-1, self.length), self.context.reshape(-1, self.context.shape[-1])  # (N, T), (N, C)
+
     def logits(self, x: Tensor) -> Tensor:
         """Teacher-forced next-token logits for targets ``x`` broadcastable to (*batch, T): (*batch, T, V)."""
-        batch = self.batch_shape
-        x = x.long().expand(*batch, self.length)
-        flat_x = x.reshape(-1, self.length)  # (N, T)
-        flat_c = self.context.reshape(-1, self.context.shape[-1])  # (N, C)
+        flat_x, flat_c = self._flat(x)
         out = self.network(flat_c, self._shift_right(flat_x))  # (N, T, V)
-        return out.view(*batch, self.length, out.shape[-1])
+        return out.view(*self.batch_shape, self.length, out.shape[-1])
 
     def log_prob(self, x: Tensor) -> Tensor:
-        """log p(x|z) summed over the non-padding tokens: (*batch,)."""
-        logits = self.logits(x)
-        return CategoricalImage(logits, 1, self.ignore_index, as_index=True).log_prob(x.long())
+        """log p(x|z) summed over the tokens before the first padding id: (*batch,)."""
+        flat_x, flat_c = self._flat(x)
+        if self.ignore_index is None:
+            logp = self.network(flat_c, self._shift_right(flat_x)).float().log_softmax(-1)  # (N, T, V)
+            return logp.gather(-1, flat_x[..., None])[..., 0].sum(-1).view(self.batch_shape)
+        lengths = sequence_lengths(flat_x, self.ignore_index)  # (N,)
+        used = max(int(lengths.max()), 1)  # columns past the longest sequence are all padding
+        inputs = self._shift_right(flat_x)[:, :used]
+        real = torch.arange(used, device=x.device) < lengths[:, None]  # (N, used)
+        h = self.network.features(flat_c, inputs, lengths)[real]  # (M, H): real positions only
+        targets = flat_x[:, :used][real]  # (M,)
+        # Without gradients (evaluation, importance sampling with many z) the (M, V) logits are made
+        # a block at a time, so memory stays bounded whatever the number of sequences.
+        step = h.shape[0] if torch.is_grad_enabled() else PROJECTION_BLOCK
+        picked = (
+            torch.cat(
+                [
+                    -F.cross_entropy(
+                        self.network.project(h[i : i + step]).float(), targets[i : i + step], reduction="none"
+                    )
+                    for i in range(0, h.shape[0], step)
+                ]
+            )
+            if h.shape[0]
+            else h.new_zeros(0)
+        )  # (M,)
+        rows = torch.arange(flat_x.shape[0], device=x.device)[:, None].expand_as(real)[real]
+        total = torch.zeros(flat_x.shape[0], device=x.device, dtype=picked.dtype).index_add(0, rows, picked)
+        return total.view(self.batch_shape)
 
-    @torch.no_grad()
-    def _generate(self, greedy: bool, sample_shape: Sequence[int] = ()) -> Tensor:
-        shape = torch.Size(sample_shape) + self.batch_shape
-        context = self.context.expand(*shape, self.context.shape[-1]).reshape(-1, self.context.shape[-1])
-        n = context.shape[0]
-        inputs = torch.full((n, 1), self.network.start_index, dtype=torch.long, device=context.device)
-        tokens = []
-        for t in range(self.length):
-            # Re-running the prefix each step keeps one interface for every network (sequences are short).
-            step_logits = self.network(context, inputs)[:, t]  # (N, V)
-            token = step_logits.argmax(-1) if greedy else Categorical(logits=step_logits).sample()
-            tokens.append(token)
-            inputs = torch.cat([inputs, token[:, None]], 1)
-        return torch.stack(tokens, 1).view(*shape, self.length)
+    def decode(self, options: DecodeOptions | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """One decoded sequence per context row (greedy, sampling or beam search): (*batch, T) token ids."""
+        flat_c = self.context.reshape(-1, self.context.shape[-1])
+        fill = self.ignore_index if self.ignore_index is not None else self.end_index
+        vocab = self.network.vocab_size
+        banned = [self.ignore_index] if self.ignore_index is not None and 0 <= self.ignore_index < vocab else []
+        tokens = decode_tokens(self.network, flat_c, self.length, options, self.end_index, fill, generator, banned)
+        return tokens.view(*self.batch_shape, self.length)
 
     @property
     def mean(self) -> Tensor:
         """The greedy decoding (most likely token at each step): (*batch, T) token ids."""
-        return self._generate(greedy=True)
+        return self.decode(DecodeOptions("greedy"))
 
     def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """Ancestral samples, (*sample_shape, *batch, T) token ids."""
-        return self._generate(greedy=False, sample_shape=sample_shape)
+        shape = torch.Size(sample_shape) + self.batch_shape
+        context = self.context.expand(*shape, self.context.shape[-1])
+        again = AutoregressiveSequence(
+            self.network, context, self.length, self.ignore_index, self.word_dropout, self.end_index
+        )
+        return again.decode(DecodeOptions("sample"))
 
 
 @register("likelihood", "autoregressive")
@@ -109,10 +145,16 @@ class AutoregressiveLikelihood(Likelihood):
         length: tokens per sequence (the data shape is ``[length]``).
         ignore_index: padding id, masked out of the likelihood (e.g. -100 or a reserved id).
         word_dropout: probability of hiding each teacher-forced input token during training.
+        end_index: token that ends a generated sequence (None: generation runs to ``length``).
     """
 
     def __init__(
-        self, network: AutoregressiveNetwork, length: int, ignore_index: int | None = None, word_dropout: float = 0.0
+        self,
+        network: AutoregressiveNetwork,
+        length: int,
+        ignore_index: int | None = None,
+        word_dropout: float = 0.0,
+        end_index: int | None = None,
     ):
         super().__init__()
         if not 0.0 <= word_dropout < 1.0:
@@ -121,6 +163,7 @@ class AutoregressiveLikelihood(Likelihood):
         self.length = int(length)
         self.ignore_index = ignore_index
         self.word_dropout = float(word_dropout)
+        self.end_index = end_index
         self.discrete_levels = network.vocab_size
 
     def param_shape(self, data_shape: Sequence[int]) -> tuple[int, ...]:
@@ -143,4 +186,6 @@ class AutoregressiveLikelihood(Likelihood):
     def forward(self, params: Tensor, data_ndim: int) -> Distribution:
         if data_ndim != 1:
             raise ValueError(f"sequences have one data dimension, got {data_ndim}")
-        return AutoregressiveSequence(self.network, params, self.length, self.ignore_index, self.word_dropout)
+        return AutoregressiveSequence(
+            self.network, params, self.length, self.ignore_index, self.word_dropout, self.end_index
+        )

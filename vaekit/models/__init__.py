@@ -6,7 +6,7 @@ from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
 from vaekit.models.output import SamplingUnavailableError, VAEOutput
-from vaekit.models.sequence_vae import build_sequence_vae
+from vaekit.models.sequence_vae import SequenceVAE, build_sequence_vae
 from vaekit.models.vae import VAE
 from vaekit.models.vaegan import VAEGAN, Discriminator, build_vaegan
 from vaekit.models.vqvae import VQVAE, build_vqvae
@@ -23,6 +23,7 @@ __all__ = [
     "ModelExample",
     "ObjectiveMismatchError",
     "SamplingUnavailableError",
+    "SequenceVAE",
     "TransformerCodePrior",
     "VAE",
     "VAEGAN",

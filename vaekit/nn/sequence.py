@@ -6,17 +6,22 @@ value, e.g. -100 or a reserved token) marks positions after the end; the encoder
 reading at the first one, and the likelihood masks them out of log p(x|z).
 
 The decoders share one interface, ``forward(context (N, C), inputs (N, T)) -> logits (N, T, V)``,
-where ``inputs`` are the tokens shifted right: position t sees tokens 0..t-1 and predicts token t.
+where ``inputs`` are the tokens shifted right: position t sees tokens 0..t-1 and predicts token t;
+``step`` feeds one token at a time for decoding (:mod:`vaekit.decoding`). Decoders are chosen
+by name from the ``sequence_decoder`` registry (:func:`sequence_decoder_spec`).
 Two extra input ids exist beside the vocabulary: ``vocab_size`` (start of sequence) and
 ``vocab_size + 1`` (unknown, used by word dropout).
 """
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from vaekit.registry import Part, register
+from vaekit.registry import ConfigError, Part, register, registered
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -82,7 +87,15 @@ class RecurrentEncoder(Part):
 
 
 class AutoregressiveNetwork(Part):
-    """Base of the autoregressive decoders: ``forward(context, inputs) -> logits``."""
+    """Base of the autoregressive decoders.
+
+    A decoder is two halves so that padding costs no output-layer compute: ``features(context,
+    inputs, lengths) -> (N, T, H)`` and ``project(h (..., H)) -> logits (..., V)``; the likelihood
+    projects only the real (non-padding) positions. ``forward`` is both at once. Decoding goes one
+    token at a time through ``step`` with a state that ``reorder_state`` rearranges (beam search);
+    the default state is the prefix read so far, re-run each step (right for any network), and the
+    recurrent decoder overrides it with its hidden state.
+    """
 
     vocab_size: int
     context_dim: int
@@ -97,13 +110,47 @@ class AutoregressiveNetwork(Part):
         """Input id of the unknown token (what word dropout substitutes)."""
         return self.vocab_size + 1
 
-    def forward(self, context: Tensor, inputs: Tensor) -> Tensor:  # pragma: no cover - abstract
+    def features(
+        self, context: Tensor, inputs: Tensor, lengths: Tensor | None = None
+    ) -> Tensor:  # pragma: no cover - abstract
+        """Hidden features (N, T, H) of inputs (N, T); ``lengths`` (N,) may let a network skip padding."""
         raise NotImplementedError
+
+    def project(self, h: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """Next-token logits (..., V) from features (..., H)."""
+        raise NotImplementedError
+
+    def forward(self, context: Tensor, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Logits (N, T, V): position t has seen the context and inputs 0..t."""
+        return self.project(self.features(context, inputs, lengths))
+
+    # ---------------------------------------------------------------- decoding
+    def start_state(self, context: Tensor) -> Any:
+        """The decoding state before the first token (the default: an empty prefix)."""
+        return context.new_zeros((context.shape[0], 0), dtype=torch.long)
+
+    def step(self, context: Tensor, token: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """Feed one input token per row (N,); return next-token logits (N, V) and the new state."""
+        prefix = torch.cat([state, token[:, None]], 1)  # (N, t+1)
+        return self.forward(context, prefix)[:, -1], prefix
+
+    def reorder_state(self, state: Any, index: Tensor) -> Any:
+        """The state of rows ``index`` (beam search keeps the best hypotheses)."""
+        return state.index_select(0, index)
+
+
+def _pack(x: Tensor, lengths: Tensor | None) -> Any:
+    if lengths is None:
+        return x
+    return nn.utils.rnn.pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
 
 
 @register("sequence_decoder", "recurrent")
 class RecurrentTokenDecoder(AutoregressiveNetwork):
-    """A GRU/LSTM language model whose initial state is set by the context (Bowman et al. 2016).
+    """A GRU/LSTM language model conditioned on a context (Bowman et al. 2016).
+
+    The context sets the initial state (``context_init``), is fed beside every input token
+    (``context_every_step``), or both. Padded positions are skipped with packed sequences.
 
     Args:
         vocab_size: number of token ids it predicts.
@@ -112,7 +159,9 @@ class RecurrentTokenDecoder(AutoregressiveNetwork):
         hidden: state width.
         cell: "gru" or "lstm".
         layers: stacked recurrent layers.
-        context_every_step: also feed the context beside each input token (a stronger use of z).
+        context_every_step: feed the context beside each input token (a stronger use of z).
+        context_init: set the initial state from the context (otherwise it starts at zero).
+        dropout: dropout on the embeddings and on the outputs before the projection.
     """
 
     def __init__(
@@ -124,27 +173,55 @@ class RecurrentTokenDecoder(AutoregressiveNetwork):
         cell: str = "gru",
         layers: int = 1,
         context_every_step: bool = False,
+        context_init: bool = True,
+        dropout: float = 0.0,
     ):
         super().__init__()
+        if not (context_every_step or context_init):
+            raise ValueError("the context must enter somewhere: set context_init or context_every_step")
         self.vocab_size, self.context_dim = int(vocab_size), int(context_dim)
         self.layers, self.hidden = int(layers), int(hidden)
-        self.context_every_step = bool(context_every_step)
+        self.context_every_step, self.context_init = bool(context_every_step), bool(context_init)
         self.is_lstm = cell == "lstm"
         self.embed = nn.Embedding(self.vocab_size + 2, int(embed_dim))
+        self.drop = nn.Dropout(float(dropout))
         width = int(embed_dim) + (self.context_dim if self.context_every_step else 0)
         self.rnn = _cell(cell)(width, self.hidden, self.layers, batch_first=True)
-        self.init_state = nn.Linear(self.context_dim, self.layers * self.hidden)
+        self.init_state = nn.Linear(self.context_dim, self.layers * self.hidden) if self.context_init else None
         self.out = nn.Linear(self.hidden, self.vocab_size)
 
-    def forward(self, context: Tensor, inputs: Tensor) -> Tensor:
-        n, length = inputs.shape
-        h0 = torch.tanh(self.init_state(context)).view(n, self.layers, self.hidden).transpose(0, 1).contiguous()
-        state = (h0, torch.zeros_like(h0)) if self.is_lstm else h0  # (layers, N, H)
-        embedded = self.embed(inputs)  # (N, T, E)
+    def start_state(self, context: Tensor) -> Any:
+        n = context.shape[0]
+        if self.init_state is None:
+            h0 = context.new_zeros(self.layers, n, self.hidden)
+        else:
+            h0 = torch.tanh(self.init_state(context)).view(n, self.layers, self.hidden).transpose(0, 1).contiguous()
+        return (h0, torch.zeros_like(h0)) if self.is_lstm else h0  # (layers, N, H)
+
+    def _inputs(self, context: Tensor, inputs: Tensor) -> Tensor:
+        embedded = self.drop(self.embed(inputs))  # (N, T, E)
         if self.context_every_step:
+            n, length = inputs.shape
             embedded = torch.cat([embedded, context[:, None, :].expand(n, length, self.context_dim)], -1)
-        output, _ = self.rnn(embedded, state)  # (N, T, H)
-        return self.out(output)  # (N, T, V)
+        return embedded
+
+    def features(self, context: Tensor, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        output, _ = self.rnn(_pack(self._inputs(context, inputs), lengths), self.start_state(context))
+        if lengths is not None:
+            output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=inputs.shape[1])
+        return output  # (N, T, H); zeros after each row's length when packed
+
+    def project(self, h: Tensor) -> Tensor:
+        return self.out(self.drop(h))
+
+    def step(self, context: Tensor, token: Tensor, state: Any) -> tuple[Tensor, Any]:
+        output, state = self.rnn(self._inputs(context, token[:, None]), state)  # (N, 1, H)
+        return self.project(output[:, 0]), state
+
+    def reorder_state(self, state: Any, index: Tensor) -> Any:
+        if isinstance(state, tuple):
+            return tuple(s.index_select(1, index) for s in state)
+        return state.index_select(1, index)
 
 
 @register("sequence_decoder", "transformer")
@@ -184,7 +261,8 @@ class CausalTransformerDecoder(AutoregressiveNetwork):
         self.norm = nn.LayerNorm(int(d_model))
         self.out = nn.Linear(int(d_model), self.vocab_size)
 
-    def forward(self, context: Tensor, inputs: Tensor) -> Tensor:
+    def features(self, context: Tensor, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        # Causal attention never lets a real position see a later (padding) one: lengths are not needed.
         n, length = inputs.shape
         if length > self.max_length:
             raise ValueError(f"sequence of length {length} exceeds this decoder's max_length {self.max_length}")
@@ -192,4 +270,29 @@ class CausalTransformerDecoder(AutoregressiveNetwork):
         h = h + self.position(torch.arange(length + 1, device=inputs.device))
         mask = nn.Transformer.generate_square_subsequent_mask(length + 1, device=inputs.device)
         h = self.norm(self.body(h, mask=mask, is_causal=True))
-        return self.out(h[:, 1:])  # (N, T, V): position t+1 has seen the context and inputs 0..t
+        return h[:, 1:]  # (N, T, d): position t+1 has seen the context and inputs 0..t
+
+    def project(self, h: Tensor) -> Tensor:
+        return self.out(h)
+
+
+def sequence_decoder_spec(
+    spec: str | dict[str, Any], vocab_size: int, context_dim: int, max_length: int, **shared: Any
+) -> dict[str, Any]:
+    """A full ``sequence_decoder`` config from a name or partial config.
+
+    ``vocab_size``, ``context_dim`` and ``max_length`` are filled in, and each of the ``shared``
+    model-wide options (e.g. ``hidden=256, cell="gru"``) where the registered decoder takes an
+    argument of that name and the spec does not set it; so a new decoder only has to register.
+    """
+    spec = {"type": spec} if isinstance(spec, str) else dict(spec)
+    table = registered("sequence_decoder")
+    name = spec.get("type")
+    if name not in table:
+        raise ConfigError(f"unknown sequence decoder {name!r}; valid sequence decoders: {sorted(table)}")
+    takes = inspect.signature(table[name].__init__).parameters
+    fixed = {"vocab_size": vocab_size, "context_dim": context_dim, "max_length": max_length}
+    for key, value in {**shared, **fixed}.items():
+        if key in takes and (key in fixed or key not in spec):
+            spec[key] = value
+    return spec

@@ -1,5 +1,6 @@
 """Objectives (plain functions and configured callables) and weight schedules."""
 
+from vaekit.objectives.aggressive import AggressiveELBO
 from vaekit.objectives.elbo import (
     LossOutput,
     elbo,
@@ -12,11 +13,20 @@ from vaekit.objectives.elbo import (
 from vaekit.objectives.hierarchical import HierarchicalELBO, SpectralPenalty
 from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
-from vaekit.objectives.schedules import CapacityIncrease, Constant, Cyclical, LinearWarmup, Schedule, as_schedule
+from vaekit.objectives.schedules import (
+    CapacityIncrease,
+    Constant,
+    Cyclical,
+    LinearWarmup,
+    Logistic,
+    Schedule,
+    as_schedule,
+)
 from vaekit.objectives.vaegan import VAEGANObjective
 from vaekit.objectives.vq import CodePriorObjective, VQObjective
 
 __all__ = [
+    "AggressiveELBO",
     "CapacityIncrease",
     "CodePriorObjective",
     "Constant",
@@ -25,6 +35,7 @@ __all__ = [
     "HierarchicalELBO",
     "IWAEObjective",
     "LinearWarmup",
+    "Logistic",
     "LossOutput",
     "Objective",
     "Schedule",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from vaekit.registry import register
 
 
@@ -38,6 +40,22 @@ class LinearWarmup(Schedule):
     def __call__(self, step: int) -> float:
         t = min(max(step - self.delay, 0) / self.steps, 1.0)
         return self.start + t * (self.end - self.start)
+
+
+@register("schedule", "logistic")
+class Logistic(Schedule):
+    """The logistic KL weight of Sentence-VAE (Bowman et al. 2016, as in its reference code):
+    ``end / (1 + exp(-rate * (step - midpoint)))``, a smooth rise centred on ``midpoint``."""
+
+    def __init__(self, rate: float = 0.0025, midpoint: int = 2500, end: float = 1.0):
+        if rate <= 0:
+            raise ValueError(f"a logistic schedule needs rate > 0, got {rate}")
+        self.rate, self.midpoint, self.end = float(rate), int(midpoint), float(end)
+
+    def __call__(self, step: int) -> float:
+        # Written with exp of a non-positive number so that it never overflows.
+        t = self.rate * (step - self.midpoint)
+        return self.end / (1.0 + math.exp(-t)) if t >= 0 else self.end * math.exp(t) / (1.0 + math.exp(t))
 
 
 @register("schedule", "cyclical")

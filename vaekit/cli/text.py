@@ -1,0 +1,146 @@
+"""What ``vaekit sample``, ``reconstruct``, ``interpolate`` and ``encode`` do for a run whose model reads
+text (or any sequences saved with a tokenizer): they print strings instead of drawing pictures.
+
+The shared commands call these through one dispatch line each; this module adds no commands.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import typer
+
+from vaekit.cli.app import fail, report
+from vaekit.data.lines import LineReport, read_lines
+from vaekit.decoding import DecodeOptions
+from vaekit.text.model import TextModel, is_text_model
+
+__all__ = [
+    "decode_options",
+    "encode_text",
+    "evaluate_text",
+    "interpolate_text",
+    "is_text_model",
+    "reconstruct_text",
+    "sample_text",
+]
+
+
+def decode_options(
+    temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, beam: int | None = None
+) -> DecodeOptions:
+    """Beam search when ``beam`` > 1; sampling when a temperature other than 1, top-k or top-p is given
+    (``--top-p 1`` samples from the whole distribution); otherwise greedy decoding."""
+    try:
+        if beam is not None and beam > 1:
+            return DecodeOptions("beam", beam=beam)
+        if temperature != 1.0 or top_k is not None or top_p is not None:
+            return DecodeOptions("sample", temperature=temperature, top_k=top_k, top_p=top_p)
+        return DecodeOptions("greedy")
+    except ValueError as error:
+        raise fail(str(error)) from None
+
+
+def _open(run: Path, device: str) -> TextModel:
+    return TextModel.load(run, map_location=device)
+
+
+def _texts(text: list[str] | None, data: str | None, model_report: LineReport) -> list[str]:
+    if text:
+        return list(text)
+    if data is None:
+        raise fail('give --text "..." (repeatable) or --data FILE.txt with one example per line')
+    return read_lines(data, model_report)
+
+
+def _note(line_report: LineReport) -> None:
+    if line_report.summary():
+        typer.echo(f"note: {line_report.summary()}", err=True)
+
+
+def sample_text(
+    run: Path, n: int, temperature: float, top_k: int | None, top_p: float | None, beam: int | None, seed: int,
+    device: str,
+) -> None:  # fmt: skip
+    """Print ``n`` sentences decoded from prior draws."""
+    model = _open(run, device)
+    for line in model.sample(n, decode_options(temperature, top_k, top_p, beam), seed=seed):
+        typer.echo(line)
+
+
+def reconstruct_text(
+    run: Path, text: list[str] | None, data: str | None, n: int, beam: int | None, device: str
+) -> None:
+    """Print each input and its reconstruction (decoded from the posterior mean)."""
+    model = _open(run, device)
+    line_report = LineReport()
+    texts = _texts(text, data, line_report)[:n]
+    model.encode_texts(texts, line_report)  # counts truncation and unknown symbols for the note
+    for original, again in zip(texts, model.reconstruct(texts, decode_options(beam=beam))):
+        typer.echo(f"{original}\n  -> {again}")
+    _note(line_report)
+
+
+def interpolate_text(
+    run: Path, between: tuple[str, str] | None, steps: int, method: str, beam: int | None, device: str
+) -> None:
+    """Print the homotopy between two sentences."""
+    if not between or not all(between):
+        raise fail('a text model interpolates between two sentences: --between "sentence a" "sentence b"')
+    model = _open(run, device)
+    try:
+        path = model.interpolate(between[0], between[1], steps, decode_options(beam=beam), method)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    for i, line in enumerate(path):
+        typer.echo(f"{i}. {line}")
+
+
+def encode_text(run: Path, data: str | None, out: Path, device: str) -> None:
+    """Write the posterior means of the lines of ``data`` to ``out`` (.npy)."""
+    import numpy as np
+
+    from vaekit.io import atomic_write_bytes
+
+    if data is None:
+        raise fail("give --data FILE.txt with one example per line")
+    model = _open(run, device)
+    line_report = LineReport()
+    texts = read_lines(data, line_report)
+    model.encode_texts(texts, line_report, source=str(data))
+    means = model.latent_means(texts).numpy()
+    out = out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
+    buffer = io.BytesIO()
+    np.save(buffer, means, allow_pickle=False)
+    atomic_write_bytes(out, buffer.getvalue())
+    report([out])
+    typer.echo(f"{means.shape[0]} lines -> {means.shape[1]} latent dimensions")
+    _note(line_report)
+
+
+def evaluate_text(run: Path, data: str | None, split: str, k: int, seed: int, device: str) -> dict:
+    """The text run's metrics on ``data`` (a file of lines) or a split of the run's own corpus."""
+    from vaekit.config import config_from_dict, read_yaml
+    from vaekit.evaluate import evaluate
+    from vaekit.runs import RUN_CONFIG
+    from vaekit.text.runs import load_corpus_for, per_token_perplexity
+
+    model = _open(run, device)
+    line_report = LineReport()
+    if data is not None:
+        lines, source = read_lines(data, line_report), str(data)
+    else:
+        if not (run / RUN_CONFIG).is_file():
+            raise fail(f"{run} is a bare model without its run's {RUN_CONFIG}: pass --data FILE.txt")
+        corpus = load_corpus_for(config_from_dict(read_yaml(run / RUN_CONFIG)))
+        splits = {"train": corpus.train, "validation": corpus.validation, "test": corpus.test}
+        if split not in splits or not splits[split]:
+            raise fail(f"the run's corpus has no {split!r} split; valid: {[s for s in splits if splits[s]]}")
+        lines, source = splits[split], split
+    x = model.encode_texts(lines, line_report, source=source)
+    metrics = evaluate(model.model, x, k=k, seed=seed)
+    tokens = float((x != model.tokenizer.pad_index).sum(1).float().mean())
+    metrics["perplexity"] = per_token_perplexity(metrics["nll"], tokens) if metrics.get("nll") is not None else None
+    _note(line_report)
+    return metrics

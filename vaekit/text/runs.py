@@ -1,0 +1,159 @@
+"""Training runs on text (or any one-example-per-line sequences): ``vaekit train configs/text_ptb.yaml``.
+
+A text run folder holds what an image run folder holds (``config.yaml``, ``metrics.json``, the
+training logs and checkpoints, ``model/``), with the tokenizer saved as JSON beside the model and
+text files in place of pictures: ``samples.txt``, ``reconstructions.txt`` and ``homotopy.txt``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaekit.config import RunConfig, objective_spec
+from vaekit.data.errors import DataError
+from vaekit.data.lines import encode_lines
+from vaekit.data.tokenizers import train_tokenizer
+from vaekit.decoding import DecodeOptions
+from vaekit.io import atomic_write_bytes
+from vaekit.registry import ConfigError, build, build_model
+from vaekit.text.corpus import TEXT_DATASETS, TEXT_SUFFIXES, TextCorpus, load_text_corpus
+from vaekit.text.model import TextModel
+
+DEFAULT_TOKENIZER = "word"
+TEXT_MODEL_DEFAULTS: dict[str, Any] = {"type": "sequence_vae", "latent_dim": 16, "hidden": 256, "embed_dim": 300}
+
+
+def is_text_config(config: RunConfig) -> bool:
+    """Whether a run config trains on text: a built-in text corpus, a .txt file, or a tokenizer named."""
+    data = config.data
+    if data.tokenizer is not None:
+        return True
+    if data.path is not None:
+        return Path(data.path).suffix.lower() in TEXT_SUFFIXES
+    return data.name in TEXT_DATASETS
+
+
+def load_corpus_for(config: RunConfig) -> TextCorpus:
+    """The corpus a text config names."""
+    d = config.data
+    return load_text_corpus(d.name, d.path, d.validation, d.test, d.limit, d.split_seed)
+
+
+def per_token_perplexity(nll_per_example: float, tokens_per_example: float) -> float:
+    """exp(NLL / tokens): the per-word perplexity when tokens are words and the end token is counted."""
+    return math.exp(nll_per_example / tokens_per_example)
+
+
+def text_model_spec(config: RunConfig, vocab_size: int, pad_index: int, end_index: int) -> dict[str, Any]:
+    """The model section with the sequence VAE's defaults and the tokenizer's ids filled in."""
+    user = dict(config.model)
+    if user.pop("conditional", False):
+        raise ConfigError("model.conditional is not supported for text runs (the lines carry no labels)")
+    spec = {**TEXT_MODEL_DEFAULTS, **user}
+    spec.update(vocab_size=vocab_size, pad_index=pad_index, end_index=end_index)
+    return spec
+
+
+def write_text(path: Path, lines: list[str]) -> Path:
+    """Write lines atomically."""
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def train_text_run(
+    config: RunConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print
+) -> dict:
+    """Train a sequence VAE on a text corpus and write a run folder.
+
+    Steps: read the corpus, train the tokenizer on the training lines, encode every split (bad
+    lines handled as :mod:`vaekit.data.lines` says, and counted in the metrics), train with the
+    one training loop, save the model with its tokenizer, evaluate on the test split (NLL by
+    importance sampling with ``evaluate.k`` samples, per-token perplexity with the end token
+    counted, KL, active units, mutual information) and write samples and a homotopy.
+
+    Returns:
+        The test metrics (also in ``out/metrics.json``).
+    """
+    from vaekit.evaluate import evaluate
+    from vaekit.runs import METRICS_FILE, MODEL_DIR, RUN_CONFIG, fit_arguments, write_json
+    from vaekit.train import fit
+
+    out = Path(out)
+    corpus = load_corpus_for(config)
+    tokenizer = train_tokenizer(config.data.tokenizer or DEFAULT_TOKENIZER, corpus.train)
+    longest = max(len(tokenizer.encode(line)) for line in corpus.train)
+    max_length = int(config.data.max_length or longest)
+    report = corpus.report
+    splits = {}
+    for name, lines in (("train", corpus.train), ("validation", corpus.validation), ("test", corpus.test)):
+        if lines:
+            splits[name] = encode_lines(
+                tokenizer, lines, max_length, config.data.long_lines, report=report, source=name
+            )
+    if "train" not in splits:
+        raise DataError(f"{corpus.name} has no training lines")
+    spec = text_model_spec(config, len(tokenizer), tokenizer.pad_index, tokenizer.eos_index)
+    torch.manual_seed(config.seed)
+    try:
+        model = build_model(spec, [max_length])
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
+    objective = build("objective", objective_spec(config))
+    fit_kwargs, train = fit_arguments(config.train)
+    resolved = copy.deepcopy(config)
+    resolved.model = {k: v for k, v in spec.items() if k not in ("vocab_size", "pad_index", "end_index")}
+    resolved.objective, resolved.train = objective_spec(config), train
+    resolved.data.max_length = max_length
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / RUN_CONFIG, resolved.to_yaml().encode())
+    if report.summary():
+        log(f"data: {report.summary()}")
+    n_params = sum(p.numel() for p in model.parameters())
+    log(
+        f"training {spec['type']} ({n_params:,} parameters) on {corpus.name}: {len(corpus.train)} lines, "
+        f"{tokenizer.name} tokenizer of {len(tokenizer)} tokens, max length {max_length}"
+    )
+    started = time.time()
+    torch.manual_seed(config.seed)
+    fit(
+        model, objective, splits["train"], None, splits.get("validation"), None,
+        run_dir=out, resume=resume, seed=config.seed, **fit_kwargs,
+    )  # fmt: skip
+    text_model = TextModel(model, tokenizer, config.data.long_lines)
+    text_model.save(out / MODEL_DIR, extra={"data": {"name": corpus.name, "max_length": max_length}})
+    log(f"model saved in {out / MODEL_DIR} ({time.time() - started:.0f} s of training)")
+    test = splits.get("test", splits["train"])
+    metrics = evaluate(model, test, k=config.evaluate.k, seed=config.seed)
+    tokens = float((test != tokenizer.pad_index).sum(1).float().mean())
+    metrics = {"data": corpus.name, "split": "test" if "test" in splits else "train", **metrics}
+    metrics["tokens_per_example"] = tokens
+    metrics["perplexity"] = per_token_perplexity(metrics["nll"], tokens) if metrics.get("nll") is not None else None
+    metrics["data_report"] = {k: v for k, v in vars(report).items() if k != "notes"}
+    write_json(out / METRICS_FILE, metrics)
+    if config.evaluate.plots:
+        write_text_examples(text_model, corpus.test or corpus.train, out, config.seed)
+    return metrics
+
+
+def write_text_examples(text_model: TextModel, lines: list[str], out: Path, seed: int = 0) -> list[Path]:
+    """``samples.txt`` (greedy decodings of prior draws), ``reconstructions.txt`` and ``homotopy.txt``."""
+    greedy = DecodeOptions("greedy")
+    samples = text_model.sample(10, greedy, seed=seed)
+    originals = lines[:10]
+    recon = text_model.reconstruct(originals, greedy)
+    paired = [f"{a}\n  -> {b}" for a, b in zip(originals, recon)]
+    homotopy = text_model.interpolate(lines[0], lines[min(1, len(lines) - 1)], 8, greedy)
+    return [
+        write_text(out / "samples.txt", samples),
+        write_text(out / "reconstructions.txt", paired),
+        write_text(out / "homotopy.txt", [f"from: {lines[0]}", *homotopy, f"to:   {lines[min(1, len(lines) - 1)]}"]),
+    ]
