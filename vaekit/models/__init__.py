@@ -3,6 +3,7 @@
 from vaekit.models.builders import build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
+from vaekit.models.factorvae import FactorVAE, LatentDiscriminator, build_factorvae
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
 from vaekit.models.output import SamplingUnavailableError, VAEOutput
 from vaekit.models.sequence_vae import build_sequence_vae
@@ -15,15 +16,18 @@ __all__ = [
     "AttributeConditioner",
     "Conditioner",
     "Discriminator",
+    "FactorVAE",
     "HierarchicalOutput",
     "HierarchicalVAE",
     "LabelConditioner",
+    "LatentDiscriminator",
     "SamplingUnavailableError",
     "TransformerCodePrior",
     "VAE",
     "VAEGAN",
     "VAEOutput",
     "VQVAE",
+    "build_factorvae",
     "build_hierarchical",
     "build_sequence_vae",
     "build_vae",

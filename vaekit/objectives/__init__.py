@@ -1,5 +1,13 @@
 """Objectives (plain functions and configured callables) and weight schedules."""
 
+from vaekit.objectives.disentangle import (
+    BetaTCVAEObjective,
+    DIPVAEObjective,
+    FactorVAEObjective,
+    dip_penalty,
+    permute_dims,
+    total_correlation_terms,
+)
 from vaekit.objectives.elbo import LossOutput, elbo, free_bits_kl, iwae_bound, log_mean_exp
 from vaekit.objectives.hierarchical import HierarchicalELBO, SpectralPenalty
 from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
@@ -9,6 +17,9 @@ from vaekit.objectives.vaegan import VAEGANObjective
 from vaekit.objectives.vq import CodePriorObjective, VQObjective
 
 __all__ = [
+    "BetaTCVAEObjective",
+    "DIPVAEObjective",
+    "FactorVAEObjective",
     "CapacityIncrease",
     "CodePriorObjective",
     "Constant",
@@ -25,11 +36,14 @@ __all__ = [
     "VQObjective",
     "WAEObjective",
     "as_schedule",
+    "dip_penalty",
     "elbo",
     "free_bits_kl",
     "iwae_bound",
     "kernel_matrix",
     "log_mean_exp",
     "mmd_unbiased",
+    "permute_dims",
     "split_batch",
+    "total_correlation_terms",
 ]
