@@ -4,7 +4,8 @@ Every model is the same VAE (MLP 4096-512-256, 10 latents, Bernoulli likelihood)
 loop for the same wall-clock budget (Adam 1e-3, batch 64) on the same rendered training images from
 the same seed; only the objective (and, for FactorVAE, the latent discriminator) differs:
 
-    vae | beta_vae (beta 4) | factorvae (gamma, discriminator 4 x 256) | betatcvae (beta 6, MWS) | dipvae1 (lambda_od 10)
+    vae | beta_vae (beta 4) | factorvae (gamma 30, discriminator 4 x 256) | betatcvae (beta 6, MWS)
+    | dipvae1 (lambda_od 10)
 
 Then every disentanglement_lib metric on the posterior means (``vaekit.evaluate.disentanglement``):
 MIG, DCI (histogram-boosted trees), SAP, modularity and explicitness on 10,000 + 5,000 fresh renders,

@@ -33,7 +33,9 @@ def _option(default: Any, help: str, factory: Any = None) -> Any:  # noqa: A002 
 class DataConfig:
     """Where the data comes from and how it becomes model input."""
 
-    name: str = _option("digits", "built-in dataset: digits, fashion-mnist or mnist (ignored when path is set)")
+    name: str = _option(
+        "digits", "built-in dataset: digits, fashion-mnist, mnist, dsprites, dsprites-colour (ignored when path is set)"
+    )
     path: str | None = _option(None, "user data: a folder of images, a .npy/.npz file, or a .csv/.parquet table")
     data_dir: str | None = _option(None, "folder holding the idx files of fashion-mnist or mnist")
     binarize: str = _option("dynamic", "integer images: dynamic, fixed, none (grey levels in [0, 1]) or dequantize")
