@@ -116,7 +116,8 @@ class BetaTCVAEObjective(Objective):
         alpha: weight of the index-code mutual information.
         gamma: weight of the dimension-wise KL.
         estimator: "mws" (minibatch-weighted) or "mss" (minibatch-stratified sampling).
-        dataset_size: N, the number of training examples (the run sets it from the data if None).
+        dataset_size: N, the number of training examples, used by "mss" (None: 100,000, the size of the
+            built-in dsprites training set).
     """
 
     def __init__(
@@ -139,7 +140,7 @@ class BetaTCVAEObjective(Objective):
         out = model(x, y, n_samples=1, check=False)
         z = out.z.reshape(-1, out.z.shape[-1])  # (B, D)
         mean, log_var = _gaussian_parts(out.q_z)
-        n = self.dataset_size if self.dataset_size is not None else 60000
+        n = self.dataset_size if self.dataset_size is not None else 100_000
         t = total_correlation_terms(z, mean, log_var, max(n, z.shape[0]), self.estimator)
         log_pz = out.p_z.log_prob(z)  # (B,)
         mi = (t["log_qz_x"] - t["log_qz"]).mean()
