@@ -94,7 +94,7 @@ def dci_disentanglement(matrix: np.ndarray) -> float:
     """Importance-weighted mean over codes of 1 - entropy (base K) of the code's importance over factors."""
     per_code = 1.0 - entropy(matrix.T + 1e-11, base=matrix.shape[1])
     total = matrix.sum()
-    weights = np.ones(matrix.shape[0]) if total == 0 else matrix.sum(axis=1) / total
+    weights = np.full(matrix.shape[0], 1 / matrix.shape[0]) if total == 0 else matrix.sum(axis=1) / total
     return float(np.sum(per_code * weights))
 
 
@@ -102,7 +102,7 @@ def dci_completeness(matrix: np.ndarray) -> float:
     """Importance-weighted mean over factors of 1 - entropy (base D) of the factor's importance over codes."""
     per_factor = 1.0 - entropy(matrix + 1e-11, base=matrix.shape[0])
     total = matrix.sum()
-    weights = np.ones(matrix.shape[1]) if total == 0 else matrix.sum(axis=0) / total
+    weights = np.full(matrix.shape[1], 1 / matrix.shape[1]) if total == 0 else matrix.sum(axis=0) / total
     return float(np.sum(per_factor * weights))
 
 
@@ -169,7 +169,10 @@ def explicitness(
     codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray
 ) -> dict[str, float]:
     """Explicitness (Ridgeway & Mozer 2018): macro ROC AUC of a logistic regression from all codes
-    to each factor, averaged over factors (train and test)."""
+    (standardized with the training codes' mean and sd) to each factor, averaged over factors."""
+    mean, sd = codes_train.mean(0), codes_train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    codes_train, codes_test = (codes_train - mean) / sd, (codes_test - mean) / sd
     train, test = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
