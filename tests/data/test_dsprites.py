@@ -106,6 +106,8 @@ def test_builtin_dataset_has_disjoint_splits_with_factors():
     assert len(np.unique(np.concatenate(index))) == 400
     assert torch.equal(dataset.test.x, render(dataset.test.factors.numpy()))
     assert len(load_dataset("dsprites", limit=20).train.factors) == 20
+    colour = load_dsprites("colour", n_train=10, n_validation=2, n_test=2)
+    assert colour.name == "dsprites-colour" and colour.data_shape == (3, 64, 64) and colour.levels == 256
 
 
 def test_npz_with_factors_becomes_labelled_data(tmp_path):
