@@ -100,25 +100,29 @@ def _stamps() -> Tensor:
     return _inside(s, u, v).to(torch.uint8).view(3, 6, 40, 4, 4, STAMP, STAMP)
 
 
-def render(factors: np.ndarray | Tensor) -> Tensor:
+def render(factors: np.ndarray | Tensor, chunk: int = 4096) -> Tensor:
     """Binary images (N, 1, 64, 64) uint8 in {0, 1} of the given (N, 5) factor indices."""
     f = torch.as_tensor(np.asarray(factors), dtype=torch.int64)
     if f.dim() != 2 or f.shape[1] != len(FACTOR_SIZES):
         raise ValueError(f"dSprites factors must have shape (N, {len(FACTOR_SIZES)}), got {tuple(f.shape)}")
     if (f < 0).any() or (f >= torch.tensor(FACTOR_SIZES)).any():
         raise ValueError(f"dSprites factor indices must lie in 0..size-1 for sizes {FACTOR_SIZES}")
-    # Integer part of each centre: MARGIN + STEP * k = 12.125 + k + k / 4, whose floor is 12 + k + k // 4.
-    base = int(math.floor(MARGIN))
-    col = base + f[:, 3] + f[:, 3] // 4 - STAMP_OFFSET  # (N,) first column of the stamp
-    row = base + f[:, 4] + f[:, 4] // 4 - STAMP_OFFSET
-    stamps = _stamps()[f[:, 0], f[:, 1], f[:, 2], f[:, 3] % 4, f[:, 4] % 4]  # (N, STAMP, STAMP)
-    # Pad by the stamp width so stamps near the border can be written whole, then crop.
-    canvas = torch.zeros(len(f), IMAGE_SIZE + 2 * STAMP, IMAGE_SIZE + 2 * STAMP, dtype=torch.uint8)
+    stamps = _stamps()
+    out = torch.zeros(len(f), 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
     window = torch.arange(STAMP)
-    rows = (row + STAMP).view(-1, 1, 1) + window.view(1, -1, 1)  # (N, STAMP, 1)
-    cols = (col + STAMP).view(-1, 1, 1) + window.view(1, 1, -1)  # (N, 1, STAMP)
-    canvas[torch.arange(len(f)).view(-1, 1, 1), rows, cols] = stamps
-    return canvas[:, None, STAMP : STAMP + IMAGE_SIZE, STAMP : STAMP + IMAGE_SIZE].contiguous()
+    for start in range(0, len(f), chunk):
+        b = f[start : start + chunk]
+        # Integer part of each centre: MARGIN + STEP * k = 12.125 + k + k / 4, whose floor is 12 + k + k // 4.
+        # The stamp spans floor(centre) - 12 .. floor(centre) + 13, which stays within 0..63 for every position.
+        col = int(math.floor(MARGIN)) + b[:, 3] + b[:, 3] // 4 - STAMP_OFFSET  # (B,) first column of the stamp
+        row = int(math.floor(MARGIN)) + b[:, 4] + b[:, 4] // 4 - STAMP_OFFSET
+        rows = row.view(-1, 1, 1) + window.view(1, -1, 1)  # (B, STAMP, 1)
+        cols = col.view(-1, 1, 1) + window.view(1, 1, -1)  # (B, 1, STAMP)
+        target = out[start : start + chunk, 0]  # (B, 64, 64), a view
+        target[torch.arange(len(b)).view(-1, 1, 1), rows, cols] = stamps[
+            b[:, 0], b[:, 1], b[:, 2], b[:, 3] % 4, b[:, 4] % 4
+        ]
+    return out
 
 
 def colourize(masks: Tensor, rng: np.random.Generator) -> Tensor:
