@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
+from vaekit.models.base import ModelExample
 from vaekit.models.builders import build_vae
 from vaekit.models.vae import VAE
 from vaekit.models.vaegan import VAEGAN
@@ -52,8 +54,17 @@ class FactorVAE(VAEGAN):
         discriminator: the discriminator on its codes.
     """
 
+    objective_names = ("factorvae",)
+
     def __init__(self, vae: VAE, discriminator: LatentDiscriminator):
         super().__init__(vae, discriminator)
+
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """A tiny MLP FactorVAE for the contract tests."""
+        x = torch.rand(4, 6, generator=torch.Generator().manual_seed(0))
+        spec = {"type": "factorvae", "latent_dim": 2, "architecture": "mlp", "hidden": [8], "discriminator_hidden": [8]}
+        return [ModelExample(spec, x)]
 
     @property
     def latent_discriminator(self) -> LatentDiscriminator:
