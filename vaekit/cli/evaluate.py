@@ -78,13 +78,16 @@ def evaluate(
     points: Annotated[
         int, typer.Option(help="--disentanglement: points for MIG, DCI, SAP, modularity (+ half to test).", min=10)
     ] = 10000,
+    trees: Annotated[
+        str, typer.Option(help="--disentanglement: DCI's boosted trees, hist (fast) or exact (disentanglement_lib's).")
+    ] = "hist",
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
     from vaekit.runs import check_fits, evaluate_model, load_data_for
 
     loaded = open_run(run, device)
     if disentanglement:
-        return _disentanglement(loaded, data, split, seed, score_groups, points, as_json)
+        return _disentanglement(loaded, data, split, seed, score_groups, points, trees, as_json)
     examples = load_data_for(loaded, data, split)
     check_fits(loaded, examples)
     x = loaded.preprocessing.eval_inputs(examples.x)
@@ -96,14 +99,16 @@ def evaluate(
 
 
 def _disentanglement(
-    loaded: Any, data: str | None, split: str, seed: int, groups: int, points: int, as_json: bool
+    loaded: Any, data: str | None, split: str, seed: int, groups: int, points: int, trees: str, as_json: bool
 ) -> None:
     """``evaluate --disentanglement``: the metrics (printed, and in RUN/disentanglement/metrics.json) and pictures."""
     from vaekit.evaluate.disentanglement.runs import evaluate_disentanglement, format_disentanglement
     from vaekit.runs import write_json
 
     out = (loaded.run_dir or loaded.model_dir) / "disentanglement"
-    results = evaluate_disentanglement(loaded, data, split, seed, points=points, score_groups=groups, out=out)
+    results = evaluate_disentanglement(
+        loaded, data, split, seed, points=points, score_groups=groups, out=out, trees=trees
+    )
     write_json(out / "metrics.json", results)
     if as_json:
         typer.echo(json.dumps(results, indent=2))

@@ -63,6 +63,7 @@ def evaluate_disentanglement(
     points: int = 10000,
     score_groups: int = 10000,
     out: str | Path | None = None,
+    trees: str = "hist",
 ) -> dict[str, Any]:
     """Every disentanglement metric of a run on its posterior means, and its pictures in ``out``.
 
@@ -74,6 +75,7 @@ def evaluate_disentanglement(
         points: points for MIG, DCI, SAP, modularity and explicitness (half as many more to test).
         score_groups: training groups of the BetaVAE / FactorVAE scores (half as many to evaluate).
         out: folder for ``traversal_all.png``, ``traversal.gif`` and ``mi_heatmap.png`` (None: no pictures).
+        trees: DCI's boosted trees: "hist" (histogram-based, fast) or "exact" (disentanglement_lib's).
     """
     import numpy as np
 
@@ -90,6 +92,7 @@ def evaluate_disentanglement(
         n_test=max(2, points // 2),
         score_train=score_groups,
         score_eval=max(1, score_groups // 2),
+        trees=trees,
     )
     if out is not None:
         _, start = truth.sample(1, np.random.default_rng(seed))
