@@ -1,7 +1,7 @@
 """Models composed from parts."""
 
 from vaekit.models.base import BaseModel, ModelExample, ObjectiveMismatchError, log_weights
-from vaekit.models.builders import build_vae
+from vaekit.models.builders import build_conditioner, build_prior, build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.factorvae import FactorVAE, LatentDiscriminator, build_factorvae
@@ -31,8 +31,10 @@ __all__ = [
     "VAEGAN",
     "VAEOutput",
     "VQVAE",
+    "build_conditioner",
     "build_factorvae",
     "build_hierarchical",
+    "build_prior",
     "build_sequence_vae",
     "build_vae",
     "build_vaegan",
