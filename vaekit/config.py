@@ -33,7 +33,10 @@ def _option(default: Any, help: str, factory: Any = None) -> Any:  # noqa: A002 
 class DataConfig:
     """Where the data comes from and how it becomes model input."""
 
-    name: str = _option("digits", "built-in dataset: digits, fashion-mnist, mnist or ptb (ignored when path is set)")
+    name: str = _option(
+        "digits",
+        "built-in dataset: digits, fashion-mnist, mnist, ptb, dsprites, dsprites-colour (ignored when path is set)",
+    )
     path: str | None = _option(
         None, "user data: a folder of images, a .npy/.npz file, a .csv/.parquet table, or a .txt file (one per line)"
     )

@@ -18,6 +18,7 @@ from vaekit.cli.app import (
     SplitOption,
     app,
     clean_errors,
+    fail,
     labels_of,
     load_examples,
     open_run,
@@ -64,15 +65,36 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     seed: SeedOption = 0,
     device: DeviceOption = "cpu",
+    disentanglement: Annotated[
+        bool,
+        typer.Option(
+            "--disentanglement",
+            help="Instead: BetaVAE and FactorVAE scores, MIG, DCI, SAP, modularity, explicitness on posterior means "
+            "(data with factor labels: dsprites or an .npz with 'factors'); pictures in RUN/disentanglement.",
+        ),
+    ] = False,
+    score_groups: Annotated[
+        int, typer.Option(help="--disentanglement: groups of 64 for the BetaVAE/FactorVAE scores.", min=1)
+    ] = 10000,
+    points: Annotated[
+        int, typer.Option(help="--disentanglement: points for MIG, DCI, SAP, modularity (+ half to test).", min=10)
+    ] = 10000,
+    trees: Annotated[
+        str, typer.Option(help="--disentanglement: DCI's boosted trees, hist (fast) or exact (disentanglement_lib's).")
+    ] = "hist",
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
     from vaekit.cli.text import evaluate_text, is_text_model
     from vaekit.runs import check_fits, evaluate_model, load_data_for
 
     if is_text_model(run):
+        if disentanglement:
+            raise fail("--disentanglement needs a model of images with factor labels, not a text model")
         metrics = evaluate_text(run, data, split, k, seed, device)
     else:
         loaded = open_run(run, device)
+        if disentanglement:
+            return _disentanglement(loaded, data, split, seed, score_groups, points, trees, as_json)
         examples = load_data_for(loaded, data, split)
         check_fits(loaded, examples)
         x = loaded.preprocessing.eval_inputs(examples.x)
@@ -81,6 +103,25 @@ def evaluate(
         typer.echo(json.dumps(metrics, indent=2))
     else:
         typer.echo(format_metrics(metrics))
+
+
+def _disentanglement(
+    loaded: Any, data: str | None, split: str, seed: int, groups: int, points: int, trees: str, as_json: bool
+) -> None:
+    """``evaluate --disentanglement``: the metrics (printed, and in RUN/disentanglement/metrics.json) and pictures."""
+    from vaekit.evaluate.disentanglement.runs import evaluate_disentanglement, format_disentanglement
+    from vaekit.runs import write_json
+
+    out = (loaded.run_dir or loaded.model_dir) / "disentanglement"
+    results = evaluate_disentanglement(
+        loaded, data, split, seed, points=points, score_groups=groups, out=out, trees=trees
+    )
+    write_json(out / "metrics.json", results)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    else:
+        typer.echo(format_disentanglement(results))
+        report([*results.get("figures", []), out / "metrics.json"])
 
 
 # ---------------------------------------------------------------------- encode

@@ -1,4 +1,4 @@
-"""Datasets and loaders: built-in (digits, Fashion-MNIST, MNIST) and the user's images, arrays and tables."""
+"""Datasets and loaders: built-in (digits, Fashion-MNIST, MNIST, dSprites) and the user's images, arrays and tables."""
 
 from vaekit.data.arrays import (
     channels_first,
@@ -9,7 +9,9 @@ from vaekit.data.arrays import (
     to_numpy,
 )
 from vaekit.data.builtin import Dataset, Split, load_digits, load_fashion_mnist, load_mnist
+from vaekit.data.dsprites import DSprites, load_dsprites
 from vaekit.data.errors import DataError
+from vaekit.data.factors import GroundTruth, LabelledExamples
 from vaekit.data.idx import read_idx
 from vaekit.data.images import load_image_folder
 from vaekit.data.preprocess import BINARIZE_MODES, Preprocessing
@@ -20,9 +22,12 @@ from vaekit.data.transforms import Dequantize, DynamicBinarize, ToUnit, binarize
 __all__ = [
     "BINARIZE_MODES",
     "BUILTIN_DATASETS",
+    "DSprites",
     "DataError",
     "Dataset",
     "Dequantize",
+    "GroundTruth",
+    "LabelledExamples",
     "DynamicBinarize",
     "Preprocessing",
     "Split",
@@ -35,6 +40,7 @@ __all__ = [
     "load_array_file",
     "load_dataset",
     "load_digits",
+    "load_dsprites",
     "load_fashion_mnist",
     "load_image_folder",
     "load_mnist",

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from vaekit.data.errors import DataError
 
-DATA_KEYS = ("x", "data", "images", "features")
+DATA_KEYS = ("x", "data", "images", "features")  # "factors" (optional) labels factors of variation
 LABEL_KEYS = ("y", "labels", "label", "targets")
 
 
@@ -153,3 +153,27 @@ def load_array_file(path: str | Path) -> tuple[Tensor, Tensor | None, int | None
             raise DataError(f"{path}: labels must be {len(x)} integers, got dtype {y.dtype} and shape {y.shape}")
         labels = torch.from_numpy(y.astype(np.int64))
     return tensor, labels, levels
+
+
+FACTOR_KEY = "factors"
+
+
+def load_factors(path: str | Path, n: int) -> Tensor | None:
+    """The (N, K) integer ``factors`` array of an ``.npz`` (factors of variation, for the
+    disentanglement metrics), or None when the file has none.
+
+    Raises:
+        DataError: factors that are not N rows of integers.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        if FACTOR_KEY not in archive:
+            return None
+        factors = np.asarray(archive[FACTOR_KEY])
+    if factors.ndim == 1:
+        factors = factors[:, None]
+    if factors.ndim != 2 or len(factors) != n or not np.issubdtype(factors.dtype, np.integer):
+        raise DataError(f"{path}: factors must be ({n}, K) integers, got {factors.dtype} of shape {factors.shape}")
+    return torch.from_numpy(factors.astype(np.int64))

@@ -26,11 +26,13 @@ class Split:
         x: (N, C, H, W) images as uint8 (0..levels-1) or (N, D) float features.
         y: (N,) integer labels, or None.
         levels: number of grey levels of uint8 images (17 for digits, 256 for 8-bit), else None.
+        factors: (N, K) integer labels of the factors of variation (e.g. dSprites), or None.
     """
 
     x: Tensor
     y: Tensor | None
     levels: int | None = None
+    factors: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -52,6 +54,7 @@ class Dataset:
         n_classes: number of label classes, or None without labels.
         class_names: names of the classes (subfolders, label values), if known.
         columns: feature column names of a table, if it came from one.
+        factor_names: names of the factors of variation of ``Split.factors``, if the data has them.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Dataset:
     n_classes: int | None = None
     class_names: list[str] | None = None
     columns: list[str] | None = None
+    factor_names: list[str] | None = None
 
     @property
     def data_shape(self) -> tuple[int, ...]:

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vaekit.data.arrays import load_array_file, read_array_file
+from vaekit.data.arrays import load_array_file, load_factors, read_array_file
 from vaekit.data.builtin import Dataset, Split, load_digits, load_fashion_mnist, load_mnist
+from vaekit.data.dsprites import load_dsprites
 from vaekit.data.errors import DataError
 from vaekit.data.images import load_image_folder
 from vaekit.data.tables import TABLE_SUFFIXES, load_table, read_table
@@ -20,6 +21,8 @@ BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": lambda data_dir, validation, seed: load_digits(seed=seed),
     "fashion-mnist": lambda data_dir, validation, seed: load_fashion_mnist(data_dir, validation, seed),
     "mnist": lambda data_dir, validation, seed: load_mnist(data_dir, validation, seed),
+    "dsprites": lambda data_dir, validation, seed: load_dsprites(seed=seed),
+    "dsprites-colour": lambda data_dir, validation, seed: load_dsprites(variant="colour", seed=seed),
 }
 
 
@@ -51,7 +54,7 @@ def read_examples(
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
         x, y, levels = load_array_file(path)
-        return Split(x, y, levels), None, None
+        return Split(x, y, levels, load_factors(path, len(x))), None, None
     if suffix in TABLE_SUFFIXES:
         x, y, names, classes = load_table(path, label_column, columns)
         return Split(x, y, None), classes, names
@@ -81,7 +84,8 @@ def read_data(path: str | Path, key: str | None = None) -> Any:
 
 
 def _take(split: Split, index: Tensor) -> Split:
-    return Split(split.x[index], None if split.y is None else split.y[index], split.levels)
+    factors = None if split.factors is None else split.factors[index]
+    return Split(split.x[index], None if split.y is None else split.y[index], split.levels, factors)
 
 
 def split_examples(examples: Split, validation: float, test: float, seed: int) -> tuple[Split, Split, Split]:
@@ -118,7 +122,8 @@ def load_dataset(
     """Load a dataset with train / validation / test splits.
 
     Args:
-        name: a built-in dataset ("digits", "fashion-mnist", "mnist"); only a label when ``path`` is given.
+        name: a built-in dataset ("digits", "fashion-mnist", "mnist", "dsprites", "dsprites-colour"); only a
+            label when ``path`` is given.
         path: the user's data (see :func:`read_examples`); takes precedence over ``name``.
         data_dir: the folder of a built-in idx dataset.
         image_size: resize user images to this.
@@ -139,6 +144,8 @@ def load_dataset(
         if classes is not None:
             n_classes = len(classes)
         dataset = Dataset(name or Path(path).stem, train, val, te, n_classes, classes, columns)
+        if examples.factors is not None:
+            dataset.factor_names = [f"factor_{i}" for i in range(examples.factors.shape[1])]
     else:
         if name not in BUILTIN_DATASETS:
             raise DataError(
@@ -146,7 +153,7 @@ def load_dataset(
             )
         if not 0 <= validation < 1:
             raise DataError(f"validation fraction must lie in [0, 1), got {validation}")
-        n_validation = int(round(60000 * validation)) if name != "digits" else 0
+        n_validation = int(round(60000 * validation)) if name in ("fashion-mnist", "mnist") else 0
         try:
             dataset = BUILTIN_DATASETS[name](data_dir, n_validation, seed)
         except FileNotFoundError as error:

@@ -4,6 +4,7 @@ from vaekit.models.base import BaseModel, ModelExample, ObjectiveMismatchError, 
 from vaekit.models.builders import build_conditioner, build_prior, build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
+from vaekit.models.factorvae import FactorVAE, LatentDiscriminator, build_factorvae
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
 from vaekit.models.output import SamplingUnavailableError, VAEOutput
 from vaekit.models.sequence_vae import SequenceVAE, build_sequence_vae
@@ -17,9 +18,11 @@ __all__ = [
     "BaseModel",
     "Conditioner",
     "Discriminator",
+    "FactorVAE",
     "HierarchicalOutput",
     "HierarchicalVAE",
     "LabelConditioner",
+    "LatentDiscriminator",
     "ModelExample",
     "ObjectiveMismatchError",
     "SamplingUnavailableError",
@@ -30,6 +33,7 @@ __all__ = [
     "VAEOutput",
     "VQVAE",
     "build_conditioner",
+    "build_factorvae",
     "build_hierarchical",
     "build_prior",
     "build_sequence_vae",

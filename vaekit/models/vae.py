@@ -32,6 +32,9 @@ class VAE(BaseModel):
         conditioner: optional; makes this a conditional VAE.
     """
 
+    # The ELBO's disentangling variants (vaekit.objectives.disentangle) apply to any VAE with a density.
+    objective_names = (*BaseModel.objective_names, "betatcvae", "dipvae")
+
     def __init__(
         self,
         data_shape: Sequence[int],

@@ -1,6 +1,14 @@
 """Objectives (plain functions and configured callables) and weight schedules."""
 
 from vaekit.objectives.aggressive import AggressiveELBO
+from vaekit.objectives.disentangle import (
+    BetaTCVAEObjective,
+    DIPVAEObjective,
+    FactorVAEObjective,
+    dip_penalty,
+    permute_dims,
+    total_correlation_terms,
+)
 from vaekit.objectives.elbo import (
     LossOutput,
     elbo,
@@ -27,6 +35,9 @@ from vaekit.objectives.vq import CodePriorObjective, VQObjective
 
 __all__ = [
     "AggressiveELBO",
+    "BetaTCVAEObjective",
+    "DIPVAEObjective",
+    "FactorVAEObjective",
     "CapacityIncrease",
     "CodePriorObjective",
     "Constant",
@@ -44,6 +55,7 @@ __all__ = [
     "VQObjective",
     "WAEObjective",
     "as_schedule",
+    "dip_penalty",
     "elbo",
     "free_bits_kl",
     "iwae_bound",
@@ -52,5 +64,7 @@ __all__ = [
     "kl_per_group",
     "log_mean_exp",
     "mmd_unbiased",
+    "permute_dims",
     "split_batch",
+    "total_correlation_terms",
 ]
