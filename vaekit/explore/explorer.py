@@ -157,11 +157,14 @@ class Explorer:
         low = torch.quantile(self.means, 0.005, dim=0) if len(self.means) > 1 else self.means[0] - 3
         high = torch.quantile(self.means, 0.995, dim=0) if len(self.means) > 1 else self.means[0] + 3
         pad = 0.25 * (high - low) + 1e-3
+        low, high = low - pad, high + pad
+        if not self.is_vq:  # a Gaussian prior's typical range too, so sliders reach beyond the data
+            low, high = low.clamp(max=-3.0), high.clamp(min=3.0)
         sliders = [
             {
                 "dim": d,
-                "low": float(low[d] - pad[d]),
-                "high": float(high[d] + pad[d]),
+                "low": float(low[d]),
+                "high": float(high[d]),
                 "score": float(self.dim_scores[d]),
             }
             for d in self.dims

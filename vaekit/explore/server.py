@@ -25,7 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from vaekit.explore.explorer import ExploreError, Explorer
 
 STATIC_PACKAGE = "vaekit.explore.static"
-MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+}
 # The page loads nothing from elsewhere: scripts, styles and connections only from this server;
 # pictures also as data: URLs (the views send PNGs inline).
 CSP = (
@@ -97,25 +102,29 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _plain_response(send, 413, "request body too large")
             return
-        received = 0
+        received, too_large = 0, False
 
         async def bounded_receive() -> dict:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _TooLarge
+                    too_large = True
+                    return {"type": "http.disconnect"}  # the app stops reading; the 413 below answers
             return message
 
+        async def guarded_send(message: dict) -> None:
+            if not too_large:
+                await send(message)
+
         try:
-            await self.app(scope, bounded_receive, send)
-        except _TooLarge:
+            await self.app(scope, bounded_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
             await _plain_response(send, 413, "request body too large")
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _plain_response(send: Any, status: int, text: str) -> None:
@@ -131,14 +140,17 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+
 class DecodeRequest(Strict):
     z: list[float] = Field(min_length=1, max_length=65536)
     label: int | None = Field(default=None, ge=0, le=100_000)
+
 
 class PointRequest(Strict):
     x: float = Field(allow_inf_nan=False, ge=-1e4, le=1e4)
     y: float = Field(allow_inf_nan=False, ge=-1e4, le=1e4)
     label: int | None = Field(default=None, ge=0, le=100_000)
+
 
 class InterpolateRequest(Strict):
     a: int = Field(ge=0)
@@ -146,6 +158,7 @@ class InterpolateRequest(Strict):
     steps: int = Field(default=8, ge=2, le=Explorer.MAX_STEPS)
     method: str = Field(default="lerp", pattern="^(lerp|slerp)$")
     label: int | None = Field(default=None, ge=0, le=100_000)
+
 
 class SampleRequest(Strict):
     n: int = Field(default=16, ge=1, le=Explorer.MAX_SAMPLES)

@@ -67,6 +67,7 @@
     if (y1 - y0 < 1e-9) { y0 -= 1; y1 += 1; }
     const px = 0.08 * (x1 - x0), py = 0.08 * (y1 - y0);
     state.bounds = { x0: x0 - px, x1: x1 + px, y0: y0 - py, y1: y1 + py };
+    Object.assign($("map").dataset, state.bounds);  // the map's extent, for tests and tools
     if (m.scores) {
       const sorted = [...m.scores].sort((p, q) => p - q);
       state.scoreLow = sorted[Math.floor(0.02 * (sorted.length - 1))];
