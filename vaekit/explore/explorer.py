@@ -317,13 +317,22 @@ class Explorer:
         """The score distribution (a histogram), the threshold and the most anomalous examples."""
         scores = self._require_detector()
         finite = scores[np.isfinite(scores)]
-        counts, edges = np.histogram(finite, bins=bins)
+        # Scores spanning orders of magnitude get log-spaced bins; otherwise a few extreme scores would
+        # squeeze the rest into one bin, so the bins stop at the 99th percentile and the rest is counted apart.
+        low, p99, high = float(np.min(finite)), float(np.quantile(finite, 0.99)), float(np.max(finite))
+        log = bool(low > 0 and high > 20 * low)
+        top_edge = high if log or high - low <= 2 * (p99 - low) else p99
+        edges = np.geomspace(low, top_edge, bins + 1) if log else np.linspace(low, top_edge, bins + 1)
+        counts, edges = np.histogram(finite[finite <= top_edge], bins=edges)
+        overflow = int((finite > top_edge).sum())
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf))[:top]
         with self.lock:
             payloads = self.view.render(self.x[torch.as_tensor(order.copy())])
         return {
             "counts": counts.tolist(),
             "edges": edges.tolist(),
+            "overflow": overflow,
+            "log": log,
             "threshold": float(self.detector.threshold_),
             "flagged": int((scores > self.detector.threshold_).sum()),
             "score": str(self.detector.score_),

@@ -293,19 +293,22 @@
     const c = $("histogram"), ctx = c.getContext("2d");
     const counts = summary.counts, edges = summary.edges;
     const lo = edges[0], hi = edges[edges.length - 1], top = Math.max(...counts, 1);
-    const x = (v) => 30 + (v - lo) / (hi - lo || 1) * (c.width - 40);
+    const scale = summary.log ? Math.log : (v) => v;  // log-spaced bins when the scores span orders of magnitude
+    const x = (v) => 30 + (scale(v) - scale(lo)) / (scale(hi) - scale(lo) || 1) * (c.width - 40);
     ctx.clearRect(0, 0, c.width, c.height);
     ctx.fillStyle = "#60a5fa";
     for (let k = 0; k < counts.length; k++) {
       const h = counts[k] / top * (c.height - 30);
       ctx.fillRect(x(edges[k]), c.height - 20 - h, Math.max(1, x(edges[k + 1]) - x(edges[k]) - 1), h);
     }
-    const t = x(summary.threshold);
+    const t = Math.min(c.width - 2, Math.max(30, x(summary.threshold)));
     ctx.strokeStyle = "#dc2626"; ctx.lineWidth = 2;
     ctx.beginPath(); ctx.moveTo(t, 4); ctx.lineTo(t, c.height - 20); ctx.stroke();
     ctx.fillStyle = "#374151"; ctx.font = "11px sans-serif";
     ctx.fillText(lo.toPrecision(4), 30, c.height - 6);
     ctx.fillText(hi.toPrecision(4), c.width - 60, c.height - 6);
+    if (summary.log) ctx.fillText("log scale", c.width / 2 - 20, c.height - 6);
+    if (summary.overflow) ctx.fillText(`+${summary.overflow} above ${hi.toPrecision(4)}`, c.width - 150, 28);
     ctx.fillStyle = "#dc2626";
     ctx.fillText("threshold " + summary.threshold.toPrecision(4), Math.min(t + 4, c.width - 110), 14);
   }

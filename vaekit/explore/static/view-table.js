@@ -20,7 +20,7 @@
       element.replaceChildren();
       const columns = info.columns;
       const heat = Array.isArray(payload.contributions);
-      const rowHeight = 16, labelWidth = 90, barWidth = 160, valueWidth = 70;
+      const rowHeight = 16, labelWidth = 90, barWidth = 160, valueWidth = heat ? 140 : 70;
       const shown = Math.min(columns.length, 40);
       const svg = el("svg", {
         class: "bars", viewBox: `0 0 ${labelWidth + barWidth + valueWidth} ${shown * rowHeight + 4}`,
