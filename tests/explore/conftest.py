@@ -68,3 +68,25 @@ def detector(tmp_path_factory):
     scored[-5:] = 1.0 - scored[-5:]
     np.save(folder / "scored.npy", scored)
     return folder / "detector", folder / "scored.npy"
+
+
+@pytest.fixture(scope="session")
+def vq_run(tmp_path_factory):
+    """A small VQ-VAE on digits (one epoch), without a prior over its codes."""
+    from vaekit.config import config_from_dict
+    from vaekit.runs import train_run
+
+    model = {"type": "vqvae", "num_codes": 16, "code_dim": 8, "channels": [16, 16], "residual_blocks": 1}
+    model["likelihood"] = {"type": "discretized_logistic", "levels": 17}
+    config = config_from_dict(
+        {
+            "data": {"name": "digits", "binarize": "none", "limit": 200},
+            "model": model,
+            "objective": {"type": "vq"},
+            "train": {"epochs": 1, "batch_size": 50, "progress": False},
+            "evaluate": {"k": 1, "plots": False},
+        }
+    )
+    out = tmp_path_factory.mktemp("explore") / "vq"
+    train_run(config, out, log=lambda line: None)
+    return out

@@ -144,3 +144,26 @@ def test_anomaly_scores_and_heat_maps_match_the_detector(detector):
     assert heat["heat"]["max"] == pytest.approx(float(np.abs(contributions).max()), rel=1e-5)
     with pytest.raises(ExploreError, match="--data"):
         open_explorer(folder)
+
+
+def test_a_vq_vae_samples_through_its_learned_prior(vq_run):
+    from typer.testing import CliRunner
+
+    from vaekit.cli import app
+
+    explorer = open_explorer(vq_run)
+    info = explorer.info()
+    assert info["vq"] and not info["can_sample"] and "train-prior" in info["sample_note"]
+    assert explorer.ranking == "variance of the posterior means"
+    with pytest.raises(ExploreError, match="train-prior"):
+        explorer.samples(2)
+    assert explorer.decode(explorer.means[0].tolist())["payload"]["png"].startswith("data:image/png")
+    args = ["train-prior", str(vq_run), "--epochs", "1", "--width", "16", "--layers", "1", "--heads", "2", "--no-plots"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    explorer = open_explorer(vq_run)
+    assert explorer.info()["can_sample"] and explorer.info()["conditional"]
+    drawn = explorer.samples(3, temperature=0.9, label=4, seed=11)
+    model = open_model(vq_run).model
+    torch.manual_seed(11)
+    expected = explorer.view.render(model.sample(3, temperature=0.9, y=torch.tensor([4, 4, 4])))
+    assert drawn["payloads"] == expected and drawn["label"] == 4
