@@ -136,7 +136,9 @@ def test_anomaly_scores_and_heat_maps_match_the_detector(detector):
     scores = saved.decision_function(images)
     assert np.allclose(explorer.scores, scores)
     assert [t["index"] for t in summary["top"]][:3] == np.argsort(-scores)[:3].tolist()
-    assert sum(summary["counts"]) + summary["overflow"] == len(images) and summary["threshold"] == pytest.approx(saved.threshold_)
+    assert sum(summary["counts"]) + summary["overflow"] == len(images) and summary["threshold"] == pytest.approx(
+        saved.threshold_
+    )
     assert summary["flagged"] == int((scores > saved.threshold_).sum())
     heat = explorer.explain(int(np.argmax(scores)))
     assert heat["score"] == pytest.approx(scores.max()) and heat["heat"]["png"].startswith("data:image/png")

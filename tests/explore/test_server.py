@@ -168,3 +168,30 @@ def test_cli_refuses_another_host_without_the_flag(digits_run):
 def test_cli_names_a_missing_run(tmp_path):
     result = CliRunner().invoke(cli_app, ["explore", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no such run" in result.output
+
+
+def test_the_command_prints_its_url_and_serves_until_stopped(digits_run):
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+    import threading
+    import urllib.request
+
+    command = [sys.executable, "-m", "vaekit.cli", "explore", str(digits_run), "--port", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    killer = threading.Timer(120, process.kill)  # bounded, whatever happens
+    killer.start()
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, line
+        with urllib.request.urlopen(url.group(0) + "api/info", timeout=30) as response:
+            assert json.load(response)["latent_dim"] == 4
+    finally:
+        process.terminate()
+        process.wait(30)
+        killer.cancel()
+    assert process.returncode is not None

@@ -50,8 +50,8 @@ class Limits:
     """
 
     max_body: int = 256 * 1024
-    rate: float = 60.0
-    burst: int = 120
+    rate: float = 100.0
+    burst: int = 200
 
 
 def static_assets() -> dict[str, tuple[bytes, str]]:
@@ -275,6 +275,7 @@ class RunningServer:
         self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
+        self.socket.listen(128)  # connections wait in the backlog from the moment the URL is printed
         bound_host, bound_port = self.socket.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}/"
