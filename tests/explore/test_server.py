@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from vaekit.cli import app as cli_app
 from vaekit.explore import open_explorer
-from vaekit.explore.server import Limits, RateLimiter, RunningServer, create_app
+from vaekit.explore.server import LOOPBACK_NAMES, Limits, RateLimiter, RunningServer, create_app
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +195,11 @@ def test_the_command_prints_its_url_and_serves_until_stopped(digits_run):
         process.wait(30)
         killer.cancel()
     assert process.returncode is not None
+
+
+def test_a_loopback_server_answers_only_loopback_host_names(explorer):
+    client = TestClient(create_app(explorer, allowed_hosts=LOOPBACK_NAMES), base_url="http://127.0.0.1:8765")
+    assert client.get("/api/info").status_code == 200
+    assert client.get("/api/info", headers={"host": "localhost:8765"}).status_code == 200
+    # A page on another site whose DNS name was rebound to 127.0.0.1 still sends its own name.
+    assert client.get("/api/info", headers={"host": "evil.example:8765"}).status_code == 400

@@ -36,7 +36,7 @@ def explore(
     interpolation and samples; for an anomaly detector (with --data), its scores and heat maps.
     """
     try:
-        from vaekit.explore.server import LOCAL_HOST, RunningServer, create_app
+        from vaekit.explore.server import LOCAL_HOST, LOOPBACK_NAMES, RunningServer, create_app
     except ImportError as error:
         raise fail(f"the explorer needs FastAPI and uvicorn: pip install 'vaekit[explore]' ({error})") from None
     from vaekit.explore import open_explorer
@@ -45,7 +45,8 @@ def explore(
     if not local and not allow_remote:
         raise fail(f"--host {host} would let other machines reach the explorer: add --allow-remote if you mean it")
     explorer = open_explorer(run, data, split, max_points=points, sliders=sliders, key=key)
-    server = RunningServer(create_app(explorer), LOCAL_HOST if host == "localhost" else host, port)
+    app = create_app(explorer, allowed_hosts=LOOPBACK_NAMES if local else None)
+    server = RunningServer(app, LOCAL_HOST if host == "localhost" else host, port)
     if not local:
         typer.echo(
             f"warning: listening on {host}: anyone who can reach this address can use the explorer "

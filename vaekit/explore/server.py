@@ -7,6 +7,7 @@ Security rules (the server is meant for one user on their own machine):
   only by a key of that table, so no path from a request reaches the filesystem.
 * Requests carry numbers only (indices, latents, settings), validated with bounds; no request
   names a model or a file, and nothing is unpickled.
+* On the loopback address, only requests whose ``Host`` is a loopback name are answered (no DNS rebinding).
 * Request bodies are bounded (:attr:`Limits.max_body`) and each client's request rate is
   bounded by a token bucket (:attr:`Limits.rate`, :attr:`Limits.burst`): over it, 413 and 429.
 """
@@ -167,15 +168,26 @@ class SampleRequest(Strict):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
-def create_app(explorer: Explorer, limits: Limits | None = None) -> Any:
-    """The FastAPI application serving ``explorer`` (see the module docstring for its rules)."""
+def create_app(explorer: Explorer, limits: Limits | None = None, allowed_hosts: list[str] | None = None) -> Any:
+    """The FastAPI application serving ``explorer`` (see the module docstring for its rules).
+
+    Args:
+        explorer: what to serve.
+        limits: request size and rate bounds.
+        allowed_hosts: accepted ``Host`` headers (without port), e.g. :data:`LOOPBACK_NAMES` for a server on
+            127.0.0.1, so that a web page cannot reach it through a DNS name rebound to this machine.
+            None accepts any.
+    """
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse, Response
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     limits = limits or Limits()
     assets = static_assets()
     limiter = RateLimiter(limits.rate, limits.burst)
     app = FastAPI(title="vaekit explorer", docs_url=None, redoc_url=None, openapi_url=None)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
@@ -252,6 +264,7 @@ def create_app(explorer: Explorer, limits: Limits | None = None) -> Any:
 
 # ------------------------------------------------------------------ serving
 LOCAL_HOST = "127.0.0.1"
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1"]
 
 
 class RunningServer:
