@@ -222,16 +222,18 @@ class Explorer:
             raise ExploreError(f"example {i} is out of range 0..{len(self.x) - 1}")
         return i
 
+    def _class(self, label: int | None) -> Tensor:
+        """The chosen class (0 if none was chosen) as a (1,) tensor, checked against the model's classes."""
+        label = 0 if label is None else label
+        if not 0 <= label < (self.n_classes or 0):
+            raise ExploreError(f"class {label} is out of range 0..{(self.n_classes or 1) - 1}")
+        return torch.tensor([label])
+
     def _label(self, label: int | None, fallback: int | None = None) -> Tensor | None:
         """The condition for decoding: the chosen class (or ``fallback``) for a CVAE, else None."""
         if self.condition is None:
             return None
-        label = fallback if label is None else label
-        if label is None:
-            label = 0
-        if not 0 <= label < (self.n_classes or 0):
-            raise ExploreError(f"class {label} is out of range 0..{(self.n_classes or 1) - 1}")
-        return torch.tensor([label])
+        return self._class(fallback if label is None else label)
 
     def example(self, i: int) -> dict[str, Any]:
         """One example: its payload, label, latent mean and map point (and anomaly score)."""
@@ -291,7 +293,7 @@ class Explorer:
             raise ExploreError(f"temperature must be in (0, 5], got {temperature}")
         y = None
         if self.n_classes is not None:
-            y = self._label_any(label).expand(n)
+            y = self._class(label).expand(n)
         with self.lock, torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
@@ -300,12 +302,6 @@ class Explorer:
                 raise ExploreError(str(error)) from error
             payloads = self.view.render(x)
         return {"payloads": payloads, "temperature": temperature, "label": None if y is None else int(y[0])}
-
-    def _label_any(self, label: int | None) -> Tensor:
-        label = 0 if label is None else label
-        if not 0 <= label < (self.n_classes or 0):
-            raise ExploreError(f"class {label} is out of range 0..{(self.n_classes or 1) - 1}")
-        return torch.tensor([label])
 
     # ------------------------------------------------------------- anomaly
     def _require_detector(self) -> np.ndarray:
