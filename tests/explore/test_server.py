@@ -165,6 +165,14 @@ def test_cli_refuses_another_host_without_the_flag(digits_run):
     assert result.exit_code == 2 and "--allow-remote" in result.output
 
 
+def test_cli_warns_when_it_listens_beyond_loopback(digits_run):
+    # 127.0.0.2 is on this machine, but not the default address: it takes the flag and gets the warning.
+    options = ["--host", "127.0.0.2", "--allow-remote", "--port", "0", "--stop-after", "0.5"]
+    result = CliRunner().invoke(cli_app, ["explore", str(digits_run), *options])
+    assert result.exit_code == 0, result.output
+    assert "warning: listening on 127.0.0.2" in result.output and "http://127.0.0.2:" in result.output
+
+
 def test_cli_names_a_missing_run(tmp_path):
     result = CliRunner().invoke(cli_app, ["explore", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no such run" in result.output

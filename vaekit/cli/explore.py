@@ -29,6 +29,9 @@ def explore(
     points: Annotated[int, typer.Option(help="Explore at most this many examples (the first ones).", min=1)] = 5000,
     sliders: Annotated[int, typer.Option(help="Latent dimensions with a slider (the most active).", min=1)] = 8,
     key: Annotated[str | None, typer.Option(help="Array name inside a .npz file (anomaly detectors).")] = None,
+    stop_after: Annotated[
+        float | None, typer.Option(help="Stop by itself after this many seconds (default: run until Ctrl-C).", min=0)
+    ] = None,
 ) -> None:
     """Start a local web server to explore a model's latent space, and print its URL.
 
@@ -55,4 +58,4 @@ def explore(
         )
     typer.echo(f"vaekit explorer for {run}: {server.url}  (Ctrl-C stops it)")
     with threads_for(explorer.model):
-        server.serve_forever()
+        server.serve_forever(stop_after)

@@ -296,9 +296,21 @@ class RunningServer:
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until interrupted (Ctrl-C)."""
-        self.server.run(sockets=[self.socket])
+    def serve_forever(self, stop_after: float | None = None) -> None:
+        """Serve in this thread until interrupted (Ctrl-C), or for ``stop_after`` seconds."""
+        timer = None
+        if stop_after is not None:
+            timer = threading.Timer(stop_after, self._request_exit)
+            timer.daemon = True
+            timer.start()
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _request_exit(self) -> None:
+        self.server.should_exit = True
 
     def start(self, timeout: float = 30.0, stop_after: float | None = None) -> RunningServer:
         """Serve in a daemon thread; return once it accepts connections.
