@@ -62,7 +62,10 @@
 
   function computeBounds() {
     const m = state.map;
-    let x0 = Math.min(...m.x), x1 = Math.max(...m.x), y0 = Math.min(...m.y), y1 = Math.max(...m.y);
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;  // a loop: spreading 100k values overflows
+    for (let i = 0; i < m.x.length; i++) {
+      x0 = Math.min(x0, m.x[i]); x1 = Math.max(x1, m.x[i]); y0 = Math.min(y0, m.y[i]); y1 = Math.max(y1, m.y[i]);
+    }
     if (x1 - x0 < 1e-9) { x0 -= 1; x1 += 1; }
     if (y1 - y0 < 1e-9) { y0 -= 1; y1 += 1; }
     const px = 0.08 * (x1 - x0), py = 0.08 * (y1 - y0);
