@@ -8,7 +8,8 @@ real server on 127.0.0.1 and times, over one keep-alive HTTP connection:
   in-process (no HTTP), so the server's share is visible;
 * building the map for --points examples (the digits repeated): encoding, PCA, KL ranking
   (the Explorer), the `/api/map` response, and, when Playwright and chromium are present, the
-  page until it is ready (map drawn, first decode, first samples) in headless chromium.
+  page until it is ready (map drawn, first decode, first samples) in headless chromium, and there
+  the page's own time from a slider step to the decoded image drawn (on the 10k-point map).
 
     python benchmarks/explorer.py                      # trains the default run first (~1-2 min)
     python benchmarks/explorer.py --run runs/demo --requests 500 --points 10000
@@ -32,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_results, markdown_table  # noqa: E402
 
 from vaekit.explore import Explorer, open_explorer  # noqa: E402
-from vaekit.explore.server import Limits, RunningServer, create_app  # noqa: E402
+from vaekit.explore.server import Limits, create_app  # noqa: E402
+from vaekit.explore.serving import RunningServer  # noqa: E402
 
 
 def default_run(folder: Path) -> Path:
@@ -75,7 +77,9 @@ def time_calls(call, arguments: list[tuple]) -> list[float]:
     return times
 
 
-def page_ready_seconds(url: str) -> float | None:
+def browser_timings(url: str, moves: int = 50) -> tuple[float, list[float]] | None:
+    """Seconds until the page is ready in headless chromium, and the page's own time (ms) from a slider
+    step to the decoded image drawn, for ``moves`` steps (None without Playwright or chromium)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
@@ -89,9 +93,20 @@ def page_ready_seconds(url: str) -> float | None:
         start = time.perf_counter()
         page.goto(url)
         page.wait_for_selector("body[data-ready=true]", timeout=120_000)
-        seconds = time.perf_counter() - start
+        ready = time.perf_counter() - start
+        slider = page.locator("#sliders input").first
+        slider.focus()
+        page.keyboard.press("Home")
+        steps = []
+        for _ in range(moves):
+            version = page.locator("#decoded").get_attribute("data-version")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "v => document.querySelector('#decoded').dataset.version !== v", arg=version, timeout=30_000
+            )
+            steps.append(float(page.locator("#latency").inner_text().split()[2]))  # "decoded in N ms"
         browser.close()
-    return seconds
+    return ready, steps
 
 
 def main() -> None:
@@ -143,16 +158,20 @@ def main() -> None:
         body = connection.getresponse().read()
         fetch = time.perf_counter() - begin
         connection.close()
-        ready = page_ready_seconds(server.url)
+        in_browser = browser_timings(server.url)
         server.stop()
+        ready = "n/a" if in_browser is None else in_browser[0] * 1000
         map_rows = [
             [f"Explorer built: encode {args.points} examples, PCA, KL ranking", build * 1000],
             [f"GET /api/map ({len(body) / 1e6:.2f} MB JSON)", fetch * 1000],
-            [
-                "page ready in headless chromium (map drawn, first decode and samples)",
-                "n/a" if ready is None else ready * 1000,
-            ],
+            ["page ready in headless chromium (map drawn, first decode and samples)", ready],
         ]
+        if in_browser is not None:
+            p50, p95 = np.percentile(in_browser[1], [50, 95])
+            rows.append(
+                [f"slider step in chromium: request sent to image drawn ({len(in_browser[1])} steps)", p50, p95]
+            )
+            table_latency = markdown_table(["request", "p50 ms", "p95 ms"], rows)
         table_map = markdown_table([f"map of {args.points} points", "ms"], map_rows)
     source = run if args.run else "the default config (digits, trained here)"
     note = (

@@ -14,7 +14,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from vaekit.explore import open_explorer
-from vaekit.explore.server import RunningServer, create_app
+from vaekit.explore.server import create_app
+from vaekit.explore.serving import RunningServer
 
 
 def main() -> None:

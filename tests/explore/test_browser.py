@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from vaekit.explore import open_explorer
-from vaekit.explore.server import RunningServer, create_app
+from vaekit.explore.server import create_app
+from vaekit.explore.serving import RunningServer
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from vaekit.cli import app as cli_app
 from vaekit.explore import open_explorer
-from vaekit.explore.server import LOOPBACK_NAMES, Limits, RateLimiter, RunningServer, create_app
+from vaekit.explore.server import Limits, RateLimiter, create_app
+from vaekit.explore.serving import LOOPBACK_NAMES, RunningServer
 
 
 @pytest.fixture(scope="module")

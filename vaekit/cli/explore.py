@@ -39,7 +39,8 @@ def explore(
     interpolation and samples; for an anomaly detector (with --data), its scores and heat maps.
     """
     try:
-        from vaekit.explore.server import LOCAL_HOST, LOOPBACK_NAMES, RunningServer, create_app
+        from vaekit.explore.server import create_app
+        from vaekit.explore.serving import LOCAL_HOST, LOOPBACK_NAMES, RunningServer
     except ImportError as error:
         raise fail(f"the explorer needs FastAPI and uvicorn: pip install 'vaekit[explore]' ({error})") from None
     from vaekit.explore import open_explorer
