@@ -4,6 +4,7 @@
 * :mod:`vaekit.explore.views`: how each data kind is shown, a registry of views (the plug-in point).
 * :mod:`vaekit.explore.sources`: opening a run folder, a saved model or an anomaly detector.
 * :mod:`vaekit.explore.server`: the web app and its security rules; ``static/`` holds the page.
+* :mod:`vaekit.explore.serving`: uvicorn on a socket bound first (the URL is known, port 0 works).
 """
 
 from vaekit.explore.explorer import ExploreError, Explorer, Projection
