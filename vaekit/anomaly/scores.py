@@ -16,7 +16,7 @@ data always give the same scores.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +24,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent
 
 from vaekit.evaluate import log_likelihood
-
-SCORES = ("elbo", "reconstruction_nll", "nll", "reconstruction")
+from vaekit.models.base import log_weights
 
 
 @dataclass
@@ -63,25 +62,42 @@ def _per_value_log_prob(p_x: Distribution, x: Tensor) -> Tensor:
     return p_x.base_dist.log_prob(x)
 
 
+def _elbo(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    return -model.log_importance_weights(xb, settings.n_samples).mean(0)  # (B,)
+
+
+def _reconstruction_nll(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    out = model(xb, n_samples=settings.n_samples, check=True)
+    return -out.p_x.log_prob(xb).reshape(-1, xb.shape[0]).mean(0)  # (S, B) -> (B,)
+
+
+def _nll(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    return -log_likelihood(model, xb, k=settings.k, batch_size=settings.batch_size)
+
+
+def _reconstruction(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    error = (xb - model.reconstruct(xb)) ** 2  # (B, *data_shape)
+    return error.flatten(1).sum(1)
+
+
+ScoreFn = Callable[[nn.Module, Tensor, ScoreSettings], Tensor]
+# The scores by name: each maps a batch (B, *data_shape) to (B,) scores, higher = more anomalous.
+SCORES: dict[str, ScoreFn] = {
+    "elbo": _elbo,
+    "reconstruction_nll": _reconstruction_nll,
+    "nll": _nll,
+    "reconstruction": _reconstruction,
+}
+
+
 @torch.no_grad()
 def anomaly_scores(model: nn.Module, x: Tensor, settings: ScoreSettings) -> Tensor:
     """Scores of the examples ``x`` (N, *data_shape) under ``model``: shape (N,), higher = more anomalous."""
     model.eval()
+    score = SCORES[settings.score]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        if settings.score == "nll":
-            return -log_likelihood(model, x, k=settings.k, batch_size=settings.batch_size)
-        parts = []
-        for xb in _batches(x, settings.batch_size):
-            if settings.score == "elbo":
-                parts.append(-model.log_importance_weights(xb, settings.n_samples).mean(0))  # (B,)
-            elif settings.score == "reconstruction_nll":
-                out = model(xb, n_samples=settings.n_samples, check=True)
-                parts.append(-out.p_x.log_prob(xb).reshape(-1, xb.shape[0]).mean(0))  # (S, B) -> (B,)
-            else:
-                error = (xb - model.reconstruct(xb)) ** 2  # (B, *data_shape)
-                parts.append(error.flatten(1).sum(1))
-        return torch.cat(parts)
+        return torch.cat([score(model, xb, settings) for xb in _batches(x, settings.batch_size)])
 
 
 @torch.no_grad()
@@ -112,7 +128,7 @@ def score_contributions(model: nn.Module, x: Tensor, settings: ScoreSettings) ->
             draws = settings.k if settings.score == "nll" else settings.n_samples
             out = model(xb, n_samples=draws, check=True)
             per_value = -_per_value_log_prob(out.p_x, xb)  # (S, B, *data_shape)
-            log_w = out.p_x.log_prob(xb) + out.p_z.log_prob(out.z) - out.q_z.log_prob(out.z)  # (S, B)
+            log_w = log_weights(out, xb)  # (S, B)
             if settings.score in ("elbo", "reconstruction_nll"):
                 weights = torch.full_like(log_w, 1.0 / draws)
                 total = -log_w.mean(0) if settings.score == "elbo" else -out.p_x.log_prob(xb).mean(0)

@@ -1,6 +1,7 @@
 """Models composed from parts."""
 
-from vaekit.models.builders import build_vae
+from vaekit.models.base import BaseModel, ModelExample, ObjectiveMismatchError, log_weights
+from vaekit.models.builders import build_conditioner, build_prior, build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
@@ -13,21 +14,27 @@ from vaekit.models.wae import build_wae
 
 __all__ = [
     "AttributeConditioner",
+    "BaseModel",
     "Conditioner",
     "Discriminator",
     "HierarchicalOutput",
     "HierarchicalVAE",
     "LabelConditioner",
+    "ModelExample",
+    "ObjectiveMismatchError",
     "SamplingUnavailableError",
     "TransformerCodePrior",
     "VAE",
     "VAEGAN",
     "VAEOutput",
     "VQVAE",
+    "build_conditioner",
     "build_hierarchical",
+    "build_prior",
     "build_sequence_vae",
     "build_vae",
     "build_vaegan",
     "build_vqvae",
     "build_wae",
+    "log_weights",
 ]
