@@ -85,8 +85,8 @@ def _open_run(path: Path, data: str | None, split: str, max_points: int, sliders
 
 def _open_detector(path: Path, data: str | None, max_points: int, sliders: int, key: str | None) -> Explorer:
     from vaekit.anomaly import VAEDetector
-    from vaekit.anomaly.datafiles import read_data
     from vaekit.anomaly.preprocessing import as_array
+    from vaekit.data import read_data
 
     if data is None:
         raise ExploreError(f"{path} is an anomaly detector, which keeps no data: pass --data FILE to score")
