@@ -121,13 +121,16 @@ def test_request_rate_is_bounded(explorer):
 
 
 def test_token_bucket_refills_at_its_rate():
-    limiter = RateLimiter(rate=1000.0, burst=2)
+    now = [0.0]
+    limiter = RateLimiter(rate=10.0, burst=2, clock=lambda: now[0])
     assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
     assert limiter.allow("b")  # buckets are per client
-    import time
-
-    time.sleep(0.01)  # 10 tokens' worth at 1000/s, capped at the burst
-    assert limiter.allow("a") and limiter.allow("a")
+    now[0] = 0.05  # half a token's worth at 10/s
+    assert not limiter.allow("a")
+    now[0] = 0.11  # one token
+    assert limiter.allow("a") and not limiter.allow("a")
+    now[0] = 10.0  # a long pause saves up no more than the burst
+    assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
 
 
 def test_an_anomaly_detector_serves_scores_and_heat_maps(detector):

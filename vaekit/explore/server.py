@@ -66,16 +66,19 @@ def static_assets() -> dict[str, tuple[bytes, str]]:
 
 
 class RateLimiter:
-    """A token bucket per client address: ``rate`` tokens a second, at most ``burst`` saved up."""
+    """A token bucket per client address: ``rate`` tokens a second, at most ``burst`` saved up.
 
-    def __init__(self, rate: float, burst: int, max_clients: int = 1024):
-        self.rate, self.burst, self.max_clients = rate, burst, max_clients
+    ``clock`` gives the time in seconds (``time.monotonic``; tests pass their own).
+    """
+
+    def __init__(self, rate: float, burst: int, max_clients: int = 1024, clock: Any = time.monotonic):
+        self.rate, self.burst, self.max_clients, self.clock = rate, burst, max_clients, clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     def allow(self, client: str) -> bool:
         """Take one token for ``client``; False when its bucket is empty."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             if len(self._buckets) >= self.max_clients and client not in self._buckets:
                 self._buckets.clear()  # bounded memory; forgetting buckets only lets clients start full again
