@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "vaekit.cli.config",
     "vaekit.cli.vq",
     "vaekit.cli.anomaly",
+    "vaekit.cli.explore",
 )
 
 for _module in COMMAND_MODULES:
