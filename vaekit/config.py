@@ -44,7 +44,11 @@ class DataConfig:
     validation: float = _option(0.1, "fraction held out for validation (user data and the idx training sets)")
     test: float = _option(0.1, "fraction held out for testing (user data only; built-ins have a test set)")
     limit: int | None = _option(None, "keep at most this many examples per split (quick trials)")
-    split_seed: int = _option(0, "seed of the train/validation/test split")
+    split_seed: int = _option(0, "seed of the train/validation/test split and of which examples keep their label")
+    labels: int | None = _option(
+        None, "semi-supervised models (m2): keep this many training labels, balanced per class; the rest are unlabelled"
+    )
+    labelled_share: float = _option(0.1, "with labels: repeat the labelled examples to make this share of an epoch")
 
 
 @dataclass
@@ -81,7 +85,10 @@ class EvaluateConfig:
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # A sensible MLP VAE: trains to a decent digits model in about a minute on 2 CPU cores.
     "vae": {"latent_dim": 10, "architecture": "mlp", "hidden": [256, 256], "likelihood": "bernoulli"},
+    # M2 (semi-supervised): its class is a latent, so it is always conditional on the data's labels.
+    "m2": {"latent_dim": 16, "architecture": "mlp", "hidden": [256, 256], "likelihood": "bernoulli"},
 }
+LABELLED_MODELS = ("m2",)  # builders that take the data's n_classes without model.conditional
 FEATURE_LIKELIHOOD = {"type": "gaussian", "variance": "learned"}
 
 
@@ -301,9 +308,10 @@ def model_spec(config: RunConfig, n_classes: int | None, image_data: bool) -> di
     spec = {"type": name, **MODEL_DEFAULTS.get(name, {}), **user}
     if not image_data and "likelihood" not in user and "likelihood" in MODEL_DEFAULTS.get(name, {}):
         spec["likelihood"] = dict(FEATURE_LIKELIHOOD)
-    if conditional:
+    if conditional or name in LABELLED_MODELS:
         if n_classes is None:
-            raise ConfigError("model.conditional is true but the data has no labels")
+            raise ConfigError(f"model {name!r} needs labelled data" if not conditional else
+                              "model.conditional is true but the data has no labels")  # fmt: skip
         spec["n_classes"] = n_classes
     return spec
 

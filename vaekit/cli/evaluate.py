@@ -33,6 +33,7 @@ METRIC_ROWS = (
     ("bits_per_dim", "NLL (bits/dim)"),
     ("active_units", "active units"),
     ("mutual_information", "mutual information I(x;z) (nats)"),
+    ("accuracy", "classification accuracy of q(y|x)"),
 )
 
 

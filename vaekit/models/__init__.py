@@ -4,6 +4,7 @@ from vaekit.models.builders import build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
+from vaekit.models.m2 import M2, M2Output, build_m2
 from vaekit.models.output import SamplingUnavailableError, VAEOutput
 from vaekit.models.sequence_vae import build_sequence_vae
 from vaekit.models.vae import VAE
@@ -18,6 +19,8 @@ __all__ = [
     "HierarchicalOutput",
     "HierarchicalVAE",
     "LabelConditioner",
+    "M2",
+    "M2Output",
     "SamplingUnavailableError",
     "TransformerCodePrior",
     "VAE",
@@ -25,6 +28,7 @@ __all__ = [
     "VAEOutput",
     "VQVAE",
     "build_hierarchical",
+    "build_m2",
     "build_sequence_vae",
     "build_vae",
     "build_vaegan",

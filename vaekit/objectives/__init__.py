@@ -5,6 +5,7 @@ from vaekit.objectives.hierarchical import HierarchicalELBO, SpectralPenalty
 from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
 from vaekit.objectives.schedules import CapacityIncrease, Constant, Cyclical, LinearWarmup, Schedule, as_schedule
+from vaekit.objectives.semisupervised import M2Objective, m2_class_bounds, m2_loss
 from vaekit.objectives.vaegan import VAEGANObjective
 from vaekit.objectives.vq import CodePriorObjective, VQObjective
 
@@ -16,6 +17,7 @@ __all__ = [
     "ELBOObjective",
     "HierarchicalELBO",
     "IWAEObjective",
+    "M2Objective",
     "LinearWarmup",
     "LossOutput",
     "Objective",
@@ -30,6 +32,8 @@ __all__ = [
     "iwae_bound",
     "kernel_matrix",
     "log_mean_exp",
+    "m2_class_bounds",
+    "m2_loss",
     "mmd_unbiased",
     "split_batch",
 ]

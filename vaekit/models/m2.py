@@ -1,0 +1,211 @@
+"""M2 of Kingma et al. (2014): a class-conditional VAE whose class y is a partly observed latent.
+
+    p(x, y, z) = p(y) p(z) p(x|y, z),   q(y, z|x) = q(y|x) q(z|x, y),   p(y) uniform over K classes.
+
+The generative half is a CVAE (encoder, posterior, prior, decoder, likelihood and a label conditioner, all
+existing vaekit parts); M2 adds a classifier q(y|x). Labels equal to :data:`UNLABELLED` (-1) mark examples
+whose class is missing; the objective (:func:`vaekit.objectives.m2_loss`) marginalises y for them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution
+
+from vaekit.data.labels import UNLABELLED
+from vaekit.distributions.likelihoods import Likelihood
+from vaekit.distributions.priors import Prior
+from vaekit.models.checks import check_data_batch
+from vaekit.models.conditioner import LabelConditioner
+from vaekit.models.vae import VAE
+from vaekit.registry import build, register, register_builder
+
+
+@dataclass
+class M2Output:
+    """One forward pass of M2 with every class enumerated.
+
+    Attributes:
+        q_y: the classifier q(y|x), batch shape (B,), K classes.
+        q_z: q(z|x, y=k) for every class k, batch shape (K, B).
+        p_z: the prior p(z).
+        z: one reparameterized draw per class and example, (K, B, D).
+        p_x: p(x|y=k, z), batch shape (K, B).
+        log_p_y: log p(y), (K,) (uniform: -log K each).
+    """
+
+    q_y: Categorical
+    q_z: Distribution
+    p_z: Distribution
+    z: Tensor
+    p_x: Distribution
+    log_p_y: Tensor
+
+
+@register("model", "m2")
+class M2(VAE):
+    """The semi-supervised M2 model: a CVAE over (x, y) plus a classifier q(y|x).
+
+    Args:
+        data_shape: shape of one example.
+        encoder: x -> features for q(z|x, y) (the label's one-hot is appended before the posterior head).
+        posterior: features (+ one-hot y) -> q(z|x, y).
+        prior: p(z).
+        decoder: (z, one-hot y) -> likelihood parameters.
+        likelihood: decoder output -> p(x|y, z).
+        conditioner: the label conditioner (one-hot of y); its ``n_classes`` is K.
+        classifier: x -> features of the classifier q(y|x) (an encoder part); a linear layer maps them to K logits.
+    """
+
+    learns_from_unlabelled = True  # trains on label budgets (data.labels): y = -1 marks a missing label
+
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        encoder: nn.Module,
+        posterior: nn.Module,
+        prior: Prior,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        conditioner: LabelConditioner,
+        classifier: nn.Module,
+    ):
+        if not isinstance(conditioner, LabelConditioner):
+            raise ValueError("M2 needs a label conditioner: its class y is a categorical latent")
+        super().__init__(data_shape, encoder, posterior, prior, decoder, likelihood, conditioner)
+        self.n_classes = conditioner.n_classes
+        self.classifier = classifier
+        self.classifier_head = nn.Linear(int(classifier.out_features), self.n_classes)
+
+    # ----------------------------------------------------------------- checks
+    def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
+        """Like a CVAE's check, but y may be missing, and -1 marks an example without its label."""
+        check_data_batch(x, self.data_shape, self.likelihood, allow_integer=True)
+        if y is None:
+            return
+        if not isinstance(y, Tensor) or y.is_floating_point() or y.shape != (x.shape[0],):
+            raise ValueError(f"labels must be an integer tensor of shape ({x.shape[0]},)")
+        if y.numel() and (y.min() < UNLABELLED or y.max() >= self.n_classes):
+            raise ValueError(
+                f"labels must lie in 0..{self.n_classes - 1}, or be {UNLABELLED} for a missing label; "
+                f"got {int(y.min())}..{int(y.max())}"
+            )
+
+    # -------------------------------------------------------------- the parts
+    def classify(self, x: Tensor) -> Categorical:
+        """q(y|x), batch shape (B,)."""
+        h = self.classifier(x if x.is_floating_point() else x.float())
+        return Categorical(logits=self.classifier_head(h))
+
+    def _fill_labels(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """y with every missing label (None or -1) replaced by the classifier's most likely class."""
+        if y is not None and bool((y >= 0).all()):
+            return y
+        guess = self.classify(x).probs.argmax(-1)
+        return guess if y is None else torch.where(y >= 0, y, guess)
+
+    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:
+        """q(z|x, y); a missing label (None or -1) is replaced by the classifier's most likely class."""
+        if check:
+            self.check_input(x, y)
+        return super().encode(x, self._fill_labels(x, y), check=False)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """p(x|y, z) for z of shape (..., D); y is needed (the class to draw)."""
+        if y is None:
+            raise ValueError("M2 decodes a class: pass y")
+        return super().decode(z, y)
+
+    def forward(self, x: Tensor, y: Tensor | None = None, n_samples: int = 1, check: bool = True) -> Any:
+        """The CVAE pass for given labels (missing ones guessed by the classifier), as a ``VAEOutput``."""
+        if check:
+            self.check_input(x, y)
+        return super().forward(x, self._fill_labels(x, y), n_samples=n_samples, check=False)
+
+    def enumerate_classes(self, x: Tensor) -> M2Output:
+        """q(y|x), and q(z|x, y), one z and p(x|y, z) for every class y: what the M2 objective needs.
+
+        The encoder runs once; the posterior head and the decoder run once per class.
+        """
+        x_in = x if x.is_floating_point() else x.float()
+        b, k = x.shape[0], self.n_classes
+        h = self.encoder(x_in)  # (B, H)
+        labels = torch.arange(k, device=h.device)[:, None].expand(k, b)  # (K, B)
+        c = self.conditioner(labels)  # (K, B, K) one-hot
+        q_z = self.posterior(torch.cat([h.unsqueeze(0).expand(k, b, h.shape[-1]), c], dim=-1))  # batch (K, B)
+        z = q_z.rsample()  # (K, B, D)
+        p_x = super().decode(z, labels)  # batch (K, B)
+        log_p_y = torch.full((k,), -math.log(k), device=h.device)
+        return M2Output(self.classify(x_in), q_z, self.prior(), z, p_x, log_p_y)
+
+    # ------------------------------------------------------------ likelihoods
+    def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
+        """With labels: log p(x, z_i|y) - log q(z_i|x, y) (as a CVAE). Without: y_i ~ q(y|x) is drawn too,
+        and the weights log p(x, y_i, z_i) - log q(y_i, z_i|x) bound log p(x). Shape (k, B)."""
+        if y is not None:
+            return super().log_importance_weights(x, k, y)
+        q_y = self.classify(x if x.is_floating_point() else x.float())
+        y_draw = q_y.sample((k,))  # (k, B)
+        weights = []
+        for i in range(k):  # one class draw per importance sample
+            w = super().log_importance_weights(x, 1, y_draw[i])[0]  # (B,)
+            weights.append(w - math.log(self.n_classes) - q_y.log_prob(y_draw[i]))
+        return torch.stack(weights)
+
+    # -------------------------------------------------------------- generation
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, y: Tensor | None = None, mean: bool = True) -> Tensor:
+        """Draw n examples of class ``y`` (one label, or one per example); without y, classes from p(y)."""
+        if y is None:
+            y = torch.randint(self.n_classes, (n,), device=self._device())
+        return super().sample(n, temperature, y, mean)
+
+
+@register_builder("m2", objective="m2")
+def build_m2(
+    data_shape: Sequence[int],
+    n_classes: int,
+    latent_dim: int = 16,
+    architecture: str = "mlp",
+    hidden: Sequence[int] = (256, 256),
+    channels: Sequence[int] = (32, 64),
+    classifier_hidden: Sequence[int] | None = None,
+    activation: str = "relu",
+    likelihood: str | dict[str, Any] = "bernoulli",
+    prior: str | dict[str, Any] = "normal",
+) -> M2:
+    """Build an M2 model (MLP or convolutional networks) for examples of ``data_shape`` with ``n_classes`` classes.
+
+    Args:
+        data_shape: shape of one example: ``[D]`` (e.g. M1 latents, for M1+M2) or ``[C, H, W]``.
+        n_classes: number of classes K (filled in from the data by a run).
+        latent_dim: dimensions of z.
+        architecture: "mlp" or "conv" (for the encoder, the decoder and the classifier).
+        hidden: MLP hidden widths (for "conv": the last one is the dense width).
+        channels: conv stage channels, encoder order (the decoder mirrors them).
+        classifier_hidden: the classifier's hidden widths (default: ``hidden``).
+        activation: activation name.
+        likelihood: a likelihood name or ``{"type": name, **arguments}``.
+        prior: a prior name or spec for p(z).
+    """
+    from vaekit.models.builders import build_vae
+
+    vae = build_vae(
+        data_shape, latent_dim, architecture, hidden, channels, activation=activation, likelihood=likelihood,
+        prior=prior, n_classes=n_classes,
+    )  # fmt: skip
+    widths = list(hidden if classifier_hidden is None else classifier_hidden)
+    spec: dict[str, Any] = {"type": architecture, "input_shape": list(vae.data_shape), "activation": activation}
+    if architecture == "conv":
+        spec.update(channels=list(channels), hidden=int(widths[-1]))
+    else:
+        spec["hidden"] = widths
+    classifier = build("encoder", spec)
+    parts = (vae.encoder, vae.posterior, vae.prior, vae.decoder, vae.likelihood, vae.conditioner)
+    return M2(vae.data_shape, *parts, classifier)
