@@ -60,7 +60,7 @@ def linear_probe(
     else:  # one example of some class: nothing to cross-validate on
         model = LogisticRegression(max_iter=500)
     pipeline = make_pipeline(StandardScaler(), model).fit(train, train_y)
-    chosen = float(np.atleast_1d(getattr(model, "C_", [model.C]))[0])
+    chosen = float(model.C_[0]) if hasattr(model, "C_") else float(model.C)
     return float((pipeline.predict(test) == test_y).mean()), chosen
 
 
