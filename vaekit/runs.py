@@ -133,6 +133,7 @@ def prepare_run(config: RunConfig) -> Prepared:
             raise
         raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
     objective = build("objective", objective_spec(config))
+    model.check_objective(objective)  # fails here, before anything is written, naming what applies
     fit_kwargs, train = fit_arguments(config.train)
     resolved = copy.deepcopy(config)
     resolved.model = {"conditional": bool(config.model.get("conditional", False))}

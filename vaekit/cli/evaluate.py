@@ -65,11 +65,26 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     seed: SeedOption = 0,
     device: DeviceOption = "cpu",
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Instead: probe the latent means (linear probe, k-NN, k-means) beside the raw features and their "
+            "PCA, training on the run's training labels; writes probes.png and probes.json into the run.",
+        ),
+    ] = False,
+    probe_labels: Annotated[str, typer.Option(help="Label budgets of --probe, e.g. 100,1000,all.")] = "100,1000,all",
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
     from vaekit.runs import check_fits, evaluate_model, load_data_for
 
     loaded = open_run(run, device)
+    if probe:
+        from vaekit.evaluate.probes import format_probe_report, parse_budgets, probe_run
+
+        probe_report, written = probe_run(loaded, data, split, parse_budgets(probe_labels), seed=seed)
+        typer.echo(json.dumps(probe_report.to_dict(), indent=2) if as_json else format_probe_report(probe_report))
+        return report(written) if not as_json else None
     examples = load_data_for(loaded, data, split)
     check_fits(loaded, examples)
     x = loaded.preprocessing.eval_inputs(examples.x)

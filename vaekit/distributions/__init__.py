@@ -10,7 +10,13 @@ from vaekit.distributions.likelihoods import (
     GaussianLikelihood,
     Likelihood,
 )
-from vaekit.distributions.posterior import DeterministicPosterior, DiagonalGaussianPosterior, diagonal_gaussian
+from vaekit.distributions.posterior import (
+    DeterministicPosterior,
+    DiagonalGaussianPosterior,
+    PointMass,
+    diagonal_gaussian,
+    has_density,
+)
 from vaekit.distributions.priors import MixtureOfGaussiansPrior, Prior, StandardNormalPrior, VampPrior
 from vaekit.distributions.sequence import AutoregressiveLikelihood, AutoregressiveSequence
 
@@ -28,9 +34,11 @@ __all__ = [
     "KLTerms",
     "Likelihood",
     "MixtureOfGaussiansPrior",
+    "PointMass",
     "Prior",
     "StandardNormalPrior",
     "VampPrior",
     "diagonal_gaussian",
+    "has_density",
     "kl_terms",
 ]

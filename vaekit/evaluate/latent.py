@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from vaekit.distributions.kl import kl_terms
+from vaekit.distributions.posterior import has_density
 from vaekit.objectives.elbo import elbo
 
 
@@ -15,15 +16,16 @@ from vaekit.objectives.elbo import elbo
 def posterior_statistics(
     model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 1000
 ) -> tuple[Tensor, Tensor]:
-    """Posterior means and log-variances for all of ``x``: two (N, D) tensors."""
+    """Posterior means and log-variances for all of ``x``: two (N, D) tensors (-inf log-variances for a
+    point-mass posterior)."""
     device = next(model.parameters()).device
     means, logvars = [], []
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)
         yb = None if y is None else y[start : start + batch_size].to(device)
         q = model.encode(xb, yb, check=False)
-        means.append(q.base_dist.loc.cpu())
-        logvars.append(2 * q.base_dist.scale.log().cpu())
+        means.append(q.mean.cpu())
+        logvars.append(q.variance.log().cpu())
     return torch.cat(means), torch.cat(logvars)
 
 
@@ -71,7 +73,11 @@ def mutual_information(means: Tensor, logvars: Tensor, max_examples: int = 1000,
 
 @torch.no_grad()
 def elbo_terms(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 500) -> dict[str, object]:
-    """Dataset means of the ELBO, reconstruction term and KL, and the KL per latent dimension."""
+    """Dataset means of the ELBO, reconstruction term and KL, and the KL per latent dimension.
+
+    A posterior without a density (a point mass) has no KL to the prior: ``elbo``, ``kl`` and
+    ``kl_per_dim`` are then None and only the reconstruction term is reported.
+    """
     device = next(model.parameters()).device
     totals = {"elbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
     kl_dims: Tensor | None = None
@@ -80,13 +86,17 @@ def elbo_terms(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size:
         xb = x[start : start + batch_size].to(device)
         yb = None if y is None else y[start : start + batch_size].to(device)
         out = model(xb, yb, check=False)
-        result = elbo(out, xb)
         weight = xb.shape[0]
+        if not has_density(out.q_z):
+            totals["reconstruction"] += float(-out.p_x.log_prob(xb).mean()) * weight
+            totals["elbo"] = totals["kl"] = math.nan
+            continue
+        result = elbo(out, xb)
         for key in totals:
             totals[key] += float(result.terms[key]) * weight
         per_dim = kl_terms(out.q_z, out.p_z, out.z).per_dim
         if per_dim is not None:
             kl_dims = per_dim.sum(0).cpu() if kl_dims is None else kl_dims + per_dim.sum(0).cpu()
-    summary: dict[str, object] = {key: value / n for key, value in totals.items()}
+    summary: dict[str, object] = {key: None if math.isnan(value) else value / n for key, value in totals.items()}
     summary["kl_per_dim"] = None if kl_dims is None else (kl_dims / n).tolist()
     return summary

@@ -19,15 +19,15 @@ def _batches(x: Tensor, y: Tensor | None, batch_size: int) -> Iterator[tuple[Ten
 def _log_weights_for_batch(model: nn.Module, xb: Tensor, yb: Tensor | None) -> WeightsFn:
     """A function n -> (n, B) log importance weights of one batch.
 
-    Models with ``log_weights_given_posterior`` (the VAE) are encoded once per batch and only
-    the samples are drawn per chunk; others go through ``log_importance_weights(x, n, y)``.
-    An instance-level ``log_importance_weights`` (a wrapper set on the object) takes precedence.
+    A :class:`~vaekit.models.base.BaseModel` gives it (``log_weights_sampler``: the VAE is encoded once per
+    batch and only the samples are drawn per chunk); other models go through
+    ``log_importance_weights(x, n, y)``. An instance-level ``log_importance_weights`` (a wrapper set on
+    the object) takes precedence.
     """
-    given_posterior = getattr(model, "log_weights_given_posterior", None)
-    if given_posterior is None or "log_importance_weights" in vars(model):
+    sampler = getattr(model, "log_weights_sampler", None)
+    if sampler is None or "log_importance_weights" in vars(model):
         return lambda n: model.log_importance_weights(xb, n, yb)
-    q_z = model.encode(xb, yb, check=False)
-    return lambda n: given_posterior(q_z, xb, n, yb)
+    return sampler(xb, yb)
 
 
 def chunk_sizes(k: int, batch: int, max_pairs: int) -> list[int]:
@@ -59,8 +59,8 @@ def log_likelihood(
     blocks, which is faster on CPUs than larger ones, and bounds memory for any k.
 
     Args:
-        model: any model with ``log_importance_weights(x, k, y) -> (k, B)``; models that also have
-            ``encode`` and ``log_weights_given_posterior(q_z, x, k, y)`` are encoded once per batch.
+        model: any model with ``log_importance_weights(x, k, y) -> (k, B)``; a
+            :class:`~vaekit.models.base.BaseModel` is encoded once per batch.
         x: data, (N, *data_shape).
         y: conditions for a conditional model.
         k: number of importance samples.

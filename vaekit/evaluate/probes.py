@@ -10,6 +10,7 @@ fitting: its estimators are the reference implementations of these probes.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,16 +60,20 @@ def linear_probe(
         model = LogisticRegressionCV(Cs=np.logspace(-3, 2, 6).tolist(), cv=folds, max_iter=500, random_state=seed)
     else:  # one example of some class: nothing to cross-validate on
         model = LogisticRegression(max_iter=500)
-    pipeline = make_pipeline(StandardScaler(), model).fit(train, train_y)
+    with warnings.catch_warnings():  # scikit-learn's notices of future default changes, not about this fit
+        warnings.simplefilter("ignore", FutureWarning)
+        pipeline = make_pipeline(StandardScaler(), model).fit(train, train_y)
     chosen = float(model.C_[0]) if hasattr(model, "C_") else float(model.C)
     return float((pipeline.predict(test) == test_y).mean()), chosen
 
 
 def knn_probe(train: np.ndarray, train_y: np.ndarray, test: np.ndarray, test_y: np.ndarray, k: int = 5) -> float:
-    """Test accuracy of a k-nearest-neighbour classifier (Euclidean, ``k`` neighbours or fewer examples)."""
+    """Test accuracy of a k-nearest-neighbour classifier (Euclidean). ``k`` is capped at the smallest class's
+    number of labelled examples, so that with few labels per class a test point's own class can still hold the
+    majority of its neighbours."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    knn = KNeighborsClassifier(n_neighbors=min(k, len(train_y))).fit(train, train_y)
+    knn = KNeighborsClassifier(n_neighbors=max(1, min(k, _min_class_count(train_y)))).fit(train, train_y)
     return float((knn.predict(test) == test_y).mean())
 
 
@@ -173,7 +178,7 @@ def probe_model(
 def format_probe_report(report: ProbeReport) -> str:
     """The report as two aligned tables: accuracies by label budget, then clustering."""
     lines = [
-        f"{'representation':<16} {'labels':>7} {'linear probe':>13} {'k-NN (k=5)':>11}",
+        f"{'representation':<16} {'labels':>7} {'linear probe':>13} {'k-NN (k<=5)':>11}",
         f"{'-' * 16} {'-' * 7} {'-' * 13} {'-' * 11}",
     ]
     for r in report.rows:
@@ -243,3 +248,60 @@ def classifier_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int 
 def _min_class_count(y: np.ndarray) -> int:
     counts = np.bincount(y)
     return int(counts[counts > 0].min()) if len(y) else 0
+
+
+def parse_budgets(text: str) -> list[int | None]:
+    """``"100,1000,all"`` -> [100, 1000, None].
+
+    Raises:
+        ValueError: an entry that is neither a positive integer nor ``all``.
+    """
+    budgets: list[int | None] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "all":
+            budgets.append(None)
+        elif part.isdigit() and int(part) > 0:
+            budgets.append(int(part))
+        else:
+            raise ValueError(f"label budgets are positive integers or 'all', comma-separated; got {part!r}")
+    if not budgets:
+        raise ValueError("give at least one label budget")
+    return budgets
+
+
+def probe_run(
+    loaded: Any,
+    data: str | None = None,
+    split: str = "test",
+    budgets: Sequence[int | None] = DEFAULT_BUDGETS,
+    limit: int | None = 10_000,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+) -> tuple[ProbeReport, list[Path]]:
+    """Probe an opened run (:func:`vaekit.runs.open_model`): train the probes on its training split (at most
+    ``limit`` examples), score them on ``split``; write ``probes.json`` and ``probes.png`` into ``out_dir``
+    (default: the run folder, or the model folder).
+
+    Raises:
+        DataError: data without labels, or not of the model's shape.
+    """
+    from vaekit.data import DataError
+    from vaekit.runs import check_fits, load_data_for, write_json
+
+    train, test = load_data_for(loaded, data, "train"), load_data_for(loaded, data, split)
+    for examples in (train, test):
+        check_fits(loaded, examples)
+        if examples.y is None:
+            raise DataError("probes need labelled data; this data has no labels")
+    if limit is not None and len(train) > limit:
+        pick = torch.from_numpy(np.random.default_rng(seed).permutation(len(train))[:limit])
+        train_x, train_y = train.x[pick], train.y[pick]
+    else:
+        train_x, train_y = train.x, train.y
+    prep = loaded.preprocessing
+    report = probe_model(loaded.model, prep.eval_inputs(train_x), train_y, prep.eval_inputs(test.x), test.y,
+                         budgets, seed)  # fmt: skip
+    folder = Path(out_dir) if out_dir is not None else (loaded.run_dir or loaded.model_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "probes.json", report.to_dict())
+    return report, [folder / "probes.json", plot_probe_accuracy(report, folder / "probes.png")]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from vaekit.distributions.posterior import DeterministicPosterior
+from vaekit.distributions.posterior import has_density
 from vaekit.evaluate.latent import active_units, elbo_terms, mutual_information, posterior_statistics
 from vaekit.evaluate.likelihood import bits_per_dim, log_likelihood
 
@@ -19,33 +19,52 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor | None = None, k: int = 1000
 
     Returns a dict with ``elbo``, ``reconstruction``, ``kl`` (nats per example),
     ``nll`` (importance-sampled, k samples), ``bits_per_dim`` (of the NLL), ``active_units``,
-    ``mutual_information``, ``kl_per_dim`` and ``k``. A model with a point-mass
-    (deterministic) posterior, such as a deterministic WAE, defines no likelihood bound: its
-    ``nll``, ``bits_per_dim`` and ``mutual_information`` are None.
+    ``mutual_information``, ``kl_per_dim`` and ``k``.
+
+    What a model's distributions do not define is None rather than a made-up number: a posterior
+    without a density (a point mass, as in a deterministic WAE) gives no ``elbo``, ``kl``, ``nll``,
+    ``bits_per_dim`` or ``mutual_information``; a discrete latent (the code grid of a VQ-VAE) gives
+    no ``active_units`` or ``mutual_information`` (those are statistics of continuous latents).
     """
-    point_mass = isinstance(getattr(model, "posterior", None), DeterministicPosterior)
     was_training = model.training
     model.eval()
     try:
         with torch.random.fork_rng(devices=[]):
+            density, continuous = _latent_kind(model, x, y)
             torch.manual_seed(seed)
             summary = elbo_terms(model, x, y)
-            nll = None if point_mass else -log_likelihood(model, x, y, k=k)
-            means, logvars = posterior_statistics(model, x, y)
-            units, _ = active_units(means)
-            mi = None if point_mass else mutual_information(means, logvars, seed=seed)
+            nll = -log_likelihood(model, x, y, k=k) if density else None
+            units = mi = None
+            if continuous:
+                means, logvars = posterior_statistics(model, x, y)
+                units, _ = active_units(means)
+                if density:
+                    mi = mutual_information(means, logvars, seed=seed)
     finally:
         model.train(was_training)
+    elbo = summary["elbo"]
     summary.update(
         {
             "nll": None if nll is None else float(nll.mean()),
             "bits_per_dim": None if nll is None else bits_per_dim(nll, model.data_shape),
             "active_units": units,
-            "latent_dim": int(means.shape[1]),
+            "latent_dim": int(model.latent_dim),
             "mutual_information": mi,
             "k": int(k),
             "examples": int(x.shape[0]),
         }
     )
-    summary["negative_elbo_bits_per_dim"] = -summary["elbo"] / (math.prod(model.data_shape) * math.log(2))
+    dims_log2 = math.prod(model.data_shape) * math.log(2)
+    summary["negative_elbo_bits_per_dim"] = None if elbo is None else -float(elbo) / dims_log2
     return summary
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _latent_kind(model: nn.Module, x: Tensor, y: Tensor | None) -> tuple[bool, bool]:
+    """(the posterior of the forward pass has a density, the latent is continuous), from one pass on two examples."""
+    device = _device(model)
+    out = model(x[:2].to(device), None if y is None else y[:2].to(device), check=False)
+    return has_density(out.q_z), bool(out.z.is_floating_point())

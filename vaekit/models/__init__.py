@@ -1,5 +1,6 @@
 """Models composed from parts."""
 
+from vaekit.models.base import BaseModel, ModelExample, ObjectiveMismatchError, log_weights
 from vaekit.models.builders import build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
@@ -14,6 +15,7 @@ from vaekit.models.wae import build_wae
 
 __all__ = [
     "AttributeConditioner",
+    "BaseModel",
     "Conditioner",
     "Discriminator",
     "HierarchicalOutput",
@@ -21,6 +23,8 @@ __all__ = [
     "LabelConditioner",
     "M2",
     "M2Output",
+    "ModelExample",
+    "ObjectiveMismatchError",
     "SamplingUnavailableError",
     "TransformerCodePrior",
     "VAE",
@@ -34,4 +38,5 @@ __all__ = [
     "build_vaegan",
     "build_vqvae",
     "build_wae",
+    "log_weights",
 ]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,7 +33,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import diagonal_gaussian
-from vaekit.models.checks import check_data_batch
+from vaekit.models.base import BaseModel, LogWeightsFn, log_weights
 from vaekit.models.output import VAEOutput
 from vaekit.nn.cells import (
     DownsampleCell,
@@ -88,8 +87,46 @@ def _gaussian_head(channels: int, latent_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.ELU(), nn.Conv2d(channels, 2 * latent_channels, 3, padding=1))
 
 
+class HierarchicalPriorDistribution(Distribution):
+    """p(z) of a hierarchical VAE over the concatenated groups: log p(z) = sum_l log p(z_l | z_<l),
+    each conditional computed by the top-down tower at the given upper groups. Event shape (latent_dim,)."""
+
+    arg_constraints: dict = {}
+
+    def __init__(self, model: HierarchicalVAE):
+        self.model = model
+        super().__init__(event_shape=torch.Size([model.latent_dim]), validate_args=False)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        flat = z.reshape(-1, z.shape[-1])  # (N, D)
+        _, rec = self.model._top_down(flat.shape[0], z_given=self.model.split_groups(flat))
+        p = diagonal_gaussian(self.model._flat(rec.p_mu), 2 * self.model._flat(rec.p_log_sigma))
+        return p.log_prob(flat).view(z.shape[:-1])
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        n = int(torch.Size(sample_shape).numel())
+        return self.model.prior.sample(n).view(*sample_shape, self.model.latent_dim)
+
+
+class HierarchicalPrior:
+    """The prior interface of :class:`~vaekit.models.base.BaseModel` for a hierarchical VAE:
+    ``prior()`` is p(z), ``prior.sample(n, temperature)`` draws (n, latent_dim) top-down."""
+
+    def __init__(self, model: HierarchicalVAE):
+        self.model = model
+
+    def __call__(self) -> HierarchicalPriorDistribution:
+        return HierarchicalPriorDistribution(self.model)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        """n draws of all groups, each from its prior given the groups above (spread scaled by ``temperature``)."""
+        _, rec = self.model._top_down(int(n), temperature=temperature)
+        return self.model._flat(rec.z)
+
+
 @register("model", "hierarchical")
-class HierarchicalVAE(nn.Module):
+class HierarchicalVAE(BaseModel):
     """NVAE-style deep hierarchical VAE for images.
 
     Layout (all sizes are arguments): a stem convolution, ``preprocess_scales`` downsampling
@@ -237,12 +274,10 @@ class HierarchicalVAE(nn.Module):
             head = [nn.Conv2d(widths[0], out_c, 3, padding=1)]
         self.to_params = nn.Sequential(nn.ELU(), *head, nn.PixelShuffle(self.patch_size))
 
-    # ----------------------------------------------------------------- checks
-    def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
-        """Raise ValueError naming the problem if ``x`` cannot be fed to this model (or a ``y`` is given)."""
-        if y is not None:
-            raise ValueError("this hierarchical VAE is not conditional; it takes no y")
-        check_data_batch(x, self.data_shape, self.likelihood, allow_integer=True)
+    @property
+    def prior(self) -> HierarchicalPrior:
+        """p(z) = prod_l p(z_l | z_<l) over the concatenated groups (a view of this model, no parameters)."""
+        return HierarchicalPrior(self)
 
     # ------------------------------------------------------------- the towers
     def _network_input(self, x: Tensor) -> Tensor:
@@ -386,11 +421,13 @@ class HierarchicalVAE(nn.Module):
         chunks, done = [], 0
         while done < k:
             n = min(per_pass, k - done)
-            out = self.forward(x, n_samples=n, check=False)
-            log_w = out.p_x.log_prob(x) + out.p_z.log_prob(out.z) - out.q_z.log_prob(out.z)  # (n, B) or (B,)
-            chunks.append(log_w.view(n, x.shape[0]))
+            chunks.append(log_weights(self.forward(x, n_samples=n, check=False), x).view(n, x.shape[0]))
             done += n
         return torch.cat(chunks)
+
+    def log_weights_sampler(self, x: Tensor, y: Tensor | None = None) -> LogWeightsFn:
+        """Each call runs the whole model: the posterior of a lower group depends on the draws above it."""
+        return lambda n: self.log_importance_weights(x, n, y)
 
     # -------------------------------------------------------------- generation
     def _generative_batch_norms(self) -> list[nn.BatchNorm2d]:
@@ -464,18 +501,6 @@ class HierarchicalVAE(nn.Module):
                 return p_x.mean if mean else p_x.sample()
         finally:
             self.train(was_training)
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Decode the posterior means (taken group by group, top down): the likelihood's mean."""
-        return self.decode(self.encode(x, y).mean).mean
-
-    # -------------------------------------------------------------------- io
-    def save(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (see :mod:`vaekit.io`)."""
-        from vaekit.io import save_model
-
-        return save_model(self, directory)
 
 
 @register_builder("hierarchical")

@@ -21,8 +21,10 @@ from torch.distributions import Categorical, Distribution
 from vaekit.data.labels import UNLABELLED
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.priors import Prior
+from vaekit.models.base import LogWeightsFn, ModelExample, log_weights
 from vaekit.models.checks import check_data_batch
 from vaekit.models.conditioner import LabelConditioner
+from vaekit.models.output import VAEOutput
 from vaekit.models.vae import VAE
 from vaekit.registry import build, register, register_builder
 
@@ -63,6 +65,7 @@ class M2(VAE):
         classifier: x -> features of the classifier q(y|x) (an encoder part); a linear layer maps them to K logits.
     """
 
+    objective_names = ("m2",)
     learns_from_unlabelled = True  # trains on label budgets (data.labels): y = -1 marks a missing label
 
     def __init__(
@@ -145,18 +148,46 @@ class M2(VAE):
         return M2Output(self.classify(x_in), q_z, self.prior(), z, p_x, log_p_y)
 
     # ------------------------------------------------------------ likelihoods
-    def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
-        """With labels: log p(x, z_i|y) - log q(z_i|x, y) (as a CVAE). Without: y_i ~ q(y|x) is drawn too,
-        and the weights log p(x, y_i, z_i) - log q(y_i, z_i|x) bound log p(x). Shape (k, B)."""
-        if y is not None:
-            return super().log_importance_weights(x, k, y)
-        q_y = self.classify(x if x.is_floating_point() else x.float())
-        y_draw = q_y.sample((k,))  # (k, B)
-        weights = []
-        for i in range(k):  # one class draw per importance sample
-            w = super().log_importance_weights(x, 1, y_draw[i])[0]  # (B,)
-            weights.append(w - math.log(self.n_classes) - q_y.log_prob(y_draw[i]))
-        return torch.stack(weights)
+    def log_weights_sampler(self, x: Tensor, y: Tensor | None = None) -> LogWeightsFn:
+        """A function n -> (n, B) log importance weights. A labelled example (y >= 0) gets a CVAE's,
+        log p(x, z|y) - log q(z|x, y); for a missing label (None or -1) the class is drawn too, y ~ q(y|x),
+        and the weight log p(x, y, z) - log q(y, z|x) makes the estimate a bound on log p(x)."""
+        x_in = x if x.is_floating_point() else x.float()
+        h = self.encoder(x_in)  # (B, H): encoded once for every draw
+        q_y = self.classify(x_in)
+        missing = torch.ones(x.shape[0], dtype=torch.bool, device=h.device) if y is None else y < 0
+        known = torch.zeros_like(missing, dtype=torch.long) if y is None else y.clamp_min(0).long()
+        log_k = math.log(self.n_classes)
+
+        def draw(n: int) -> Tensor:
+            labels = torch.where(missing, q_y.sample((n,)), known)  # (n, B)
+            features = torch.cat([h.expand(n, *h.shape), self.conditioner(labels)], dim=-1)  # (n, B, H + K)
+            q_z = self.posterior(features)  # batch (n, B)
+            z = q_z.rsample()  # (n, B, D)
+            weights = log_weights(VAEOutput(q_z=q_z, p_z=self.prior(), z=z, p_x=self.decode(z, labels)), x)
+            return weights + torch.where(missing, -log_k - q_y.log_prob(labels), torch.zeros_like(weights))
+
+        return draw
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Decode the posterior mean of each input, with its label (a missing one guessed by the classifier)."""
+        y = self._fill_labels(x if x.is_floating_point() else x.float(), y)
+        return self.decode(self.encode(x, y).mean, y).mean
+
+    # ---------------------------------------------------------------- testing
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """Tiny MLP and conv M2s on batches where some labels are missing (-1)."""
+        gen = torch.Generator().manual_seed(0)
+        y = torch.tensor([0, -1, 2, -1, 1, -1])
+        mlp = {"type": "m2", "n_classes": 3, "latent_dim": 2, "hidden": [8]}
+        conv = {"type": "m2", "n_classes": 3, "latent_dim": 2, "architecture": "conv", "hidden": [8],
+                "channels": [2, 4]}  # fmt: skip
+        return [
+            ModelExample(mlp, (torch.rand(6, 1, 4, 4, generator=gen) > 0.5).float(), y),
+            ModelExample(conv, torch.rand(6, 1, 8, 8, generator=gen), y),
+        ]
 
     # -------------------------------------------------------------- generation
     @torch.no_grad()

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from vaekit.models.base import BaseModel
 from vaekit.models.builders import build_vae
-from vaekit.models.output import VAEOutput
 from vaekit.models.vae import VAE
 from vaekit.registry import Part, build, register, register_builder
 
@@ -52,17 +51,19 @@ class Discriminator(Part):
 
 
 @register("model", "vaegan")
-class VAEGAN(nn.Module):
+class VAEGAN(BaseModel):
     """A VAE and a discriminator trained together.
 
-    It offers the generic model interface (``encode``, ``decode``, ``sample``, ``reconstruct``,
-    ``log_importance_weights``, ``forward`` giving a :class:`VAEOutput`) by delegating to the VAE,
-    so the evaluator, generation and plots treat it as any VAE.
+    Its parts (``encode``, ``decode``, ``prior``, ``likelihood``, ``conditioner``) are the VAE's, so
+    :class:`~vaekit.models.base.BaseModel` gives it the whole model interface (forward, sampling,
+    reconstruction, importance weights) and the evaluator, generation and plots treat it as any VAE.
 
     Args:
         vae: the variational autoencoder (its decoder is the GAN's generator).
         discriminator: the discriminator on data of the VAE's shape.
     """
+
+    objective_names = ("vaegan",)
 
     def __init__(self, vae: VAE, discriminator: Discriminator):
         super().__init__()
@@ -71,6 +72,7 @@ class VAEGAN(nn.Module):
         self.data_shape = vae.data_shape
         self.latent_dim = vae.latent_dim
 
+    # The VAE's parts, exposed as properties so that the weights are stored once (under ``vae.``).
     @property
     def conditioner(self) -> nn.Module | None:
         return self.vae.conditioner
@@ -78,6 +80,18 @@ class VAEGAN(nn.Module):
     @property
     def prior(self) -> nn.Module:
         return self.vae.prior
+
+    @property
+    def likelihood(self) -> nn.Module:
+        return self.vae.likelihood
+
+    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:
+        """q(z|x[,y]) of the VAE."""
+        return self.vae.encode(x, y, check=check)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """p(x|z[,y]) of the VAE (its decoder is the generator)."""
+        return self.vae.decode(z, y)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"encoder": encoder, posterior, prior (and conditioner), "decoder": decoder and
@@ -87,41 +101,6 @@ class VAEGAN(nn.Module):
         encoder = [p for p in self.vae.parameters() if id(p) not in taken]
         groups = {"encoder": encoder, "decoder": decoder, "discriminator": list(self.discriminator.parameters())}
         return {name: [p for p in params if p.requires_grad] for name, params in groups.items()}
-
-    # The generic model interface, delegated to the VAE.
-    def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
-        """Raise ValueError naming the problem if ``x`` (and ``y``) cannot be fed to this model."""
-        self.vae.check_input(x, y)
-
-    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:
-        """q(z|x[,y])."""
-        return self.vae.encode(x, y, check=check)
-
-    def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
-        """p(x|z[,y])."""
-        return self.vae.decode(z, y)
-
-    def forward(self, x: Tensor, y: Tensor | None = None, n_samples: int = 1, check: bool = True) -> VAEOutput:
-        """The VAE's forward pass (the discriminator is applied by the objective)."""
-        return self.vae(x, y, n_samples=n_samples, check=check)
-
-    def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
-        """The VAE's log importance weights, (k, B), under its pixel likelihood."""
-        return self.vae.log_importance_weights(x, k, y)
-
-    def sample(self, n: int, temperature: float = 1.0, y: Tensor | None = None, mean: bool = True) -> Tensor:
-        """Draw n examples from the prior through the decoder."""
-        return self.vae.sample(n, temperature=temperature, y=y, mean=mean)
-
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Decode the posterior mean of each input."""
-        return self.vae.reconstruct(x, y)
-
-    def save(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
-        from vaekit.io import save_model
-
-        return save_model(self, directory)
 
 
 @register_builder("vaegan", objective="vaegan")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,11 +21,12 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
-from vaekit.distributions.posterior import diagonal_gaussian
+from vaekit.distributions.posterior import PointMass
+from vaekit.models.base import BaseModel, LogWeightsFn, log_weights
 from vaekit.models.checks import check_data_batch
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import LabelConditioner
-from vaekit.models.output import SamplingUnavailableError
+from vaekit.models.output import SamplingUnavailableError, VAEOutput
 from vaekit.nn.grid_conv import GridConvDecoder, GridConvEncoder
 from vaekit.nn.quantizer import QuantizerOutput, VectorQuantizer
 from vaekit.registry import build, register, register_builder
@@ -100,7 +100,7 @@ class VQVAEOutput:
 
 
 @register("model", "vqvae")
-class VQVAE(nn.Module):
+class VQVAE(BaseModel):
     """A VQ-VAE built from parts, with an optional prior over its code grid.
 
     Args:
@@ -111,6 +111,9 @@ class VQVAE(nn.Module):
         likelihood: decoder output -> p(x | z_q).
         prior: an autoregressive prior over code grids (added by ``with_prior`` after stage one).
     """
+
+    objective_names = ("vq",)
+    accepts_integer_input = False
 
     def __init__(
         self,
@@ -149,19 +152,28 @@ class VQVAE(nn.Module):
     # ----------------------------------------------------------------- checks
     def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
         """Raise ValueError naming the problem if ``x`` (and ``y``) cannot be fed to this model."""
-        check_data_batch(x, self.data_shape, self.likelihood, allow_integer=False)
+        check_data_batch(x, self.data_shape, self.likelihood, allow_integer=self.accepts_integer_input)
         if y is not None and self.conditioner is not None:
             self.conditioner.check(y, x.shape[0])
 
     # -------------------------------------------------------------- the parts
-    def forward(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> VQVAEOutput:
-        """Encode to a grid, quantize (straight-through), decode. ``y`` only conditions the prior (``p_z``)."""
+    def forward(self, x: Tensor, y: Tensor | None = None, n_samples: int = 1, check: bool = True) -> VQVAEOutput:
+        """Encode to a grid, quantize (straight-through), decode. ``y`` only conditions the prior (``p_z``).
+
+        The posterior is a point mass on the codes, so ``n_samples`` draws are the same grid repeated:
+        ``z`` is (B, h, w) for one draw and (S, B, h, w) for several; ``p_x`` keeps batch shape (B,).
+        """
         if check:
             self.check_input(x, y)
         z_e = self.encoder(x)  # (B, D, h, w)
         q = self.quantizer(z_e)
-        p_z = CodePriorDistribution(self, y if self.conditioner is not None else None)
-        return VQVAEOutput(z_e, q, CodePosterior(q.indices), p_z, q.indices, self.decode(q.z_q))
+        q_z = CodePosterior(q.indices)
+        z = q_z.sample() if n_samples == 1 else q_z.sample((n_samples,))
+        return VQVAEOutput(z_e, q, q_z, self._code_prior(y), z, self.decode(q.z_q))
+
+    def _code_prior(self, y: Tensor | None) -> CodePriorDistribution:
+        """p(codes); labels condition it only when the prior is class-conditional."""
+        return CodePriorDistribution(self, y if self.conditioner is not None else None)
 
     def encode_indices(self, x: Tensor, check: bool = True) -> Tensor:
         """The code index of each grid position of each input: (B, h, w) integers."""
@@ -172,10 +184,11 @@ class VQVAE(nn.Module):
         )
 
     def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:
-        """q(z|x): a point mass (a Gaussian of negligible spread) at the flattened quantized grid, (B, latent_dim)."""
-        codes = self.quantizer.lookup(self.encode_indices(x, check))  # (B, D, h, w)
-        flat = codes.flatten(1)  # (B, D*h*w)
-        return diagonal_gaussian(flat, torch.full_like(flat, -27.6))
+        """q(z|x) over the flattened quantized grid: a point mass (no density), event shape (latent_dim,)."""
+        if check:
+            self.check_input(x, y)
+        codes = self.quantizer.lookup(self.encode_indices(x, check=False))  # (B, D, h, w)
+        return PointMass(codes.flatten(1))  # (B, D*h*w)
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z) for latents as a grid (B, D, h, w) or flattened (..., latent_dim); batch shape is the leading dims."""
@@ -206,14 +219,17 @@ class VQVAE(nn.Module):
             return torch.full((indices.shape[0],), uniform, device=indices.device)
         return self.prior.log_prob(indices, y)
 
-    def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
-        """log p(x | z_q) + log p(codes) - log q(codes | x) with q a point mass (log q = 0): (k, B).
+    def log_weights_sampler(self, x: Tensor, y: Tensor | None = None) -> LogWeightsFn:
+        """log p(x | z_q) + log p(codes) - log q(codes | x), with q a point mass on the codes (log q = 0).
 
-        The posterior is deterministic, so all k weights are equal and the bound does not rise with k.
+        The posterior is deterministic, so all n weights are equal and the bound does not rise with k:
+        they are computed once and repeated.
         """
         indices = self.encode_indices(x, check=False)  # (B, h, w)
-        log_w = self.decode_indices(indices).log_prob(x) + self.prior_log_prob(indices, y)  # (B,)
-        return log_w.unsqueeze(0).expand(k, -1)
+        q_c = CodePosterior(indices)
+        output = VAEOutput(q_z=q_c, p_z=self._code_prior(y), z=indices, p_x=self.decode_indices(indices))
+        log_w = log_weights(output, x)  # (B,)
+        return lambda n: log_w.unsqueeze(0).expand(n, -1)
 
     # -------------------------------------------------------------- generation
     @torch.no_grad()
@@ -234,11 +250,6 @@ class VQVAE(nn.Module):
         p_x = self.decode_indices(indices)
         return p_x.mean if mean else p_x.sample()
 
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """The likelihood's mean given the quantized codes of each input."""
-        return self.decode_indices(self.encode_indices(x)).mean
-
     def with_prior(self, prior: TransformerCodePrior | None) -> VQVAE:
         """A VQ-VAE sharing this one's trained parts, with ``prior`` over its codes (None removes it)."""
         return type(self)(self.data_shape, self.encoder, self.quantizer, self.decoder, self.likelihood, prior)
@@ -246,13 +257,6 @@ class VQVAE(nn.Module):
     def new_prior(self, **arguments: Any) -> TransformerCodePrior:
         """A fresh (untrained) Transformer prior sized for this model's codebook and grid."""
         return TransformerCodePrior(num_codes=self.quantizer.num_codes, grid=list(self.grid), **arguments)
-
-    # -------------------------------------------------------------------- io
-    def save(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (see :mod:`vaekit.io`)."""
-        from vaekit.io import save_model
-
-        return save_model(self, directory)
 
 
 @register_builder("vqvae", objective="vq")
