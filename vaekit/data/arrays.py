@@ -10,7 +10,7 @@ from torch import Tensor
 
 from vaekit.data.errors import DataError
 
-DATA_KEYS = ("x", "data", "images", "features")
+DATA_KEYS = ("x", "data", "images", "features", "mean")  # "mean": what `vaekit encode` writes
 LABEL_KEYS = ("y", "labels", "label", "targets")
 
 
