@@ -310,8 +310,8 @@ def model_spec(config: RunConfig, n_classes: int | None, image_data: bool) -> di
         spec["likelihood"] = dict(FEATURE_LIKELIHOOD)
     if conditional or name in LABELLED_MODELS:
         if n_classes is None:
-            raise ConfigError(f"model {name!r} needs labelled data" if not conditional else
-                              "model.conditional is true but the data has no labels")  # fmt: skip
+            reason = "model.conditional is true" if conditional else f"model {name!r} learns the classes"
+            raise ConfigError(f"{reason} but the data has no labels")
         spec["n_classes"] = n_classes
     return spec
 
