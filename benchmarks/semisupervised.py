@@ -7,8 +7,15 @@ and label draw (seeds 0..draws-1, classes balanced) each method sees the same la
 measured on the 10,000 test images. No validation labels are used for any choice (that would be more labels
 than the budget): the hyperparameters are fixed in advance and printed with the table.
 
-    python benchmarks/semisupervised.py                               # the recorded run (~1 h on one core)
-    python benchmarks/semisupervised.py --labels 100 --draws 1 --m1-epochs 2 --m2-epochs 2 --no-record  # smoke
+    # the recorded runs (each about 10 CPU-minutes on one thread; the second reuses the first one's M1)
+    python benchmarks/semisupervised.py --m1-epochs 3 --m1-hidden 256 256 --m2-epochs 6 --m2-hidden 128 128 \
+        --sup-steps 300 --m1-cache runs/m1
+    python benchmarks/semisupervised.py --labels 100 --m1-epochs 3 --m1-hidden 256 256 --m2-epochs 24 \
+        --m2-hidden 128 128 --sup-steps 300 --m1-cache runs/m1
+    python benchmarks/semisupervised.py --labels 100 --draws 1 --m1-epochs 1 --m2-epochs 1 --no-record  # smoke
+
+The defaults (bigger M1, longer M2) are what a free machine should run; the recorded figures are bounded by a
+shared 2-core CPU.
 """
 
 from __future__ import annotations
