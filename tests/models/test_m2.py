@@ -82,6 +82,10 @@ def test_sampling_a_chosen_class_and_save_load(architecture, tmp_path):
     torch.manual_seed(3)
     b = model.sample(3, y=torch.tensor(1))
     assert not torch.allclose(a, b)
+    # one step of the objective with a missing label trains every part
+    loss = M2Objective(alpha=1.0)(model, (x, torch.tensor([0, -1, 2, -1])), 0).loss
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters())
     model.save(tmp_path / "m2")
     again = load(tmp_path / "m2")
     assert isinstance(again, M2)
