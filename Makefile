@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check vaekit tests benchmarks
 	$(VENV)/bin/ruff format --check vaekit tests benchmarks
 
+# Mutation testing of the maths modules ([tool.mutmut] in pyproject.toml); slow: not part of `make test`.
+mutation: $(STAMP)
+	$(PY) -m pip install -q -e ".[mutation]"
+	$(PY) benchmarks/mutation.py
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build *.egg-info mutants

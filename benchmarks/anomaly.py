@@ -28,6 +28,9 @@ import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
 from vaekit.anomaly import VAEDetector
 from vaekit.anomaly.defaults import default_plan
 from vaekit.anomaly.preprocessing import Preprocessor
@@ -37,6 +40,9 @@ from vaekit.train import fit
 
 TABULAR_SETS = ("breast_cancer", "wine", "iris")
 IMAGE_SETS = ("digits", "fashion-mnist")
+
+
+ALL_DATASETS = "breast_cancer,wine,iris,digits,fashion-mnist"
 
 
 @dataclass
@@ -150,7 +156,7 @@ def isolation_forest(task: Task, seed: int = 0) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------- reporting
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", default="breast_cancer,wine,iris,digits,fashion-mnist")
+    parser.add_argument("--datasets", default=ALL_DATASETS)
     parser.add_argument("--methods", default="vaekit,pyod,iforest,ae")
     parser.add_argument("--fashion-train", type=int, default=1000, help="training images per class")
     parser.add_argument("--classes", default=None, help="comma list of class indices to run (default: all)")
@@ -205,9 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     if not args.no_append:
         command = "python benchmarks/anomaly.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        path = Path(__file__).with_name("RESULTS.md")
-        with path.open("a") as handle:
-            handle.write(f"\n## Anomaly detection, one-class protocol\n\n`{command.strip()}`\n\n{table}\n")
+        chosen = "all data sets" if args.datasets == ALL_DATASETS else args.datasets.replace(",", ", ")
+        common.add_entry(f"Anomaly detection, one-class protocol: {chosen}", f"`{command.strip()}`\n\n{table}")
 
 
 def format_table(rows: dict, seconds: dict[str, float], args: argparse.Namespace, total: float) -> str:

@@ -2,7 +2,7 @@
 
 Runs the real command in a subprocess once per thread setting and reports wall time, CPU time of
 the child process, seconds per epoch (from metrics.jsonl) and the test NLL / ELBO / active units
-from metrics.json. Appends the table, with this command line, to benchmarks/RESULTS.md.
+from metrics.json. Records the table, with this command line, in benchmarks/RESULTS.md (see common.add_entry).
 
     python benchmarks/cli_demo.py                         # the default run (what `make demo` does)
     python benchmarks/cli_demo.py --threads auto 2 --epochs 10   # threading policy side by side
@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 
 def run_once(threads: str, epochs: int | None, out: Path) -> dict[str, float | str]:
@@ -87,8 +88,7 @@ def main() -> None:
             "evaluation (k=1000), figures. Timings on a shared, busy 2-core machine: compare rows of this "
             "table only."
         )
-        with RESULTS.open("a") as handle:
-            handle.write(f"\n## Demo run (`vaekit train`)\n\n{note}\n\n    {command}\n\n{text}\n")
+        common.add_entry("Demo run (`vaekit train`)", f"{note}\n\n    {command}\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Shared helpers for the benchmark scripts: reference data, timing, peak memory, matmul peak, results file.
 
-Benchmarks are scripts, not tests. Each one prints a markdown table and appends it, with the exact
-command line, to ``benchmarks/RESULTS.md`` (see /work/shared/BENCHMARKS.md for the protocol).
+Benchmarks are scripts, not tests. Each one prints a markdown table and records it, with the exact
+command line, with :func:`add_entry`: appended to ``benchmarks/RESULTS-history.md``, and shown as the
+benchmark's latest table on the page ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import shlex
 import statistics
@@ -158,9 +160,100 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 
 
 def append_results(title: str, body: str, path: Path = RESULTS) -> None:
-    """Append a section with the exact command line, the machine note and ``body`` to RESULTS.md."""
+    """Record a run: the exact command line, the machine note and ``body``, under ``title`` (see :func:`add_entry`)."""
     command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+    add_entry(title, f"Command: `{command}`\n\nMachine: {machine_note()}\n\n{body}", path)
+
+
+# ------------------------------------------------------------------------------------------ results page
+HISTORY_NAME = "RESULTS-history.md"
+_STAMP = re.compile(r"\s*\((?:(?P<kind>[^()]*?),\s*)?(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d UTC)\)\s*$")
+NOTE_KINDS = ("note", "notes", "screens")
+PAGE_INTRO = """# Benchmark results
+
+The latest table of each benchmark, most recent first, with the command that produced it. Every run, and
+the notes written about the runs, stay in order in [RESULTS-history.md](RESULTS-history.md). The scripts in
+`benchmarks/` append there and rebuild this page (`benchmarks/common.py`, `add_entry`): edit neither by hand.
+
+Benchmarks on this page:
+"""
+
+
+@dataclass
+class Entry:
+    """One recorded run (or note) of the history file.
+
+    Attributes:
+        title: the benchmark's title (what groups its runs), without the time stamp.
+        stamp: "YYYY-MM-DD HH:MM UTC", or "" for early entries that have none in their heading.
+        note: a written note about runs rather than a run.
+        text: everything below the heading.
+    """
+
+    title: str
+    stamp: str
+    note: bool
+    text: str
+
+
+def parse_entries(text: str) -> list[Entry]:
+    """The entries of a history file, in file order: each starts at a ``## `` heading outside code blocks."""
+    entries: list[Entry] = []
+    heading, lines, fenced = None, [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("## "):
+            if heading is not None:
+                entries.append(_entry(heading, lines))
+            heading, lines = line[3:], []
+        elif heading is not None:
+            lines.append(line)
+    if heading is not None:
+        entries.append(_entry(heading, lines))
+    return entries
+
+
+def _entry(heading: str, lines: list[str]) -> Entry:
+    match = _STAMP.search(heading)
+    title = heading[: match.start()] if match else heading.strip()
+    kind = (match.group("kind") or "").strip().lower() if match else ""
+    return Entry(title.strip(), match.group("stamp") if match else "", kind in NOTE_KINDS, "\n".join(lines).strip())
+
+
+def render_page(entries: list[Entry]) -> str:
+    """The results page: the latest run of each benchmark (most recent first), then the list of notes."""
+    latest: dict[str, tuple[int, Entry]] = {}
+    for index, entry in enumerate(entries):
+        if not entry.note:
+            latest[entry.title] = (index, entry)
+    runs = [entry for _, entry in sorted(latest.values(), key=lambda item: -item[0])]
+    parts = [PAGE_INTRO + "\n" + "\n".join(f"- {entry.title}" for entry in runs)]
+    for entry in runs:
+        when = f"Latest run: {entry.stamp}." if entry.stamp else "Latest run (undated)."
+        parts.append(f"## {entry.title}\n\n{when}\n\n{entry.text}")
+    notes = [entry for entry in entries if entry.note]
+    if notes:
+        listed = "\n".join(f"- {entry.title} ({entry.stamp})" for entry in reversed(notes))
+        parts.append(
+            f"## Notes\n\nWritten about the runs above, most recent first; the text is in {HISTORY_NAME}.\n\n{listed}"
+        )
+    return "\n\n".join(parts) + "\n"
+
+
+def add_entry(title: str, text: str, path: Path = RESULTS) -> None:
+    """Append ``## title (time stamp)`` and ``text`` to the history beside ``path``, then rebuild the page ``path``.
+
+    Args:
+        title: the benchmark's title; runs under one title replace each other on the page.
+        text: the entry below its heading (command line, settings, table).
+        path: the results page (``benchmarks/RESULTS.md``); the history is ``RESULTS-history.md`` beside it.
+    """
+    history = path.with_name(HISTORY_NAME)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    section = f"\n## {title} ({stamp})\n\nCommand: `{command}`\n\nMachine: {machine_note()}\n\n{body}\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(section)
+    with open(history, "a", encoding="utf-8") as f:
+        f.write(f"\n## {title} ({stamp})\n\n{text.strip()}\n")
+    page = render_page(parse_entries(history.read_text(encoding="utf-8")))
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(page, encoding="utf-8")
+    os.replace(temporary, path)  # a reader never sees half a page

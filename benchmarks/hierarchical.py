@@ -42,7 +42,8 @@ import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 # Training settings of a hierarchical configuration that the benchmark passes on to `fit`.
 TRAIN_KEYS = ("batch_size", "lr", "optimizer", "lr_schedule", "grad_clip", "skip_grad_norm")
 
@@ -264,9 +265,7 @@ def main() -> None:
     )
     if not args.no_append:
         command = " ".join(shlex.quote(a) for a in ["python", *sys.argv])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with open(RESULTS, "a", encoding="utf-8") as handle:
-            handle.write(f"\n## Hierarchical VAE vs reference MLP VAE ({stamp})\n\nCommand: `{command}`\n\n{body}\n")
+        common.add_entry("Hierarchical VAE vs reference MLP VAE", f"Command: `{command}`\n\n{body}")
 
 
 if __name__ == "__main__":

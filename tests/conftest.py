@@ -12,3 +12,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The first 300 training digits with labels, and 100 test digits (as floats) with labels."""
+    from vaekit.data import load_digits
+
+    data = load_digits()
+    return data.train.x[:300], data.train.y[:300], data.test.float()[:100], data.test.y[:100]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+import vaekit
+from vaekit.data import DynamicBinarize
 from vaekit.distributions import DiagonalGaussianPosterior, GaussianLikelihood, StandardNormalPrior
 from vaekit.models import VAE
 from vaekit.nn import MLPDecoder
+from vaekit.train import fit
 
 
 class Identity(nn.Module):
@@ -63,3 +67,18 @@ def exact_log_likelihood(x: Tensor, w: Tensor, b: Tensor, sigma: float) -> Tenso
 
 def logit(p: float) -> float:
     return math.log(p / (1 - p))
+
+
+# ---------------------------------------------------------------- small digits models, trained by the one loop
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+SMALL = {"latent_dim": 4, "hidden": [32]}
+
+
+def train_digits_model(spec, objective, x, y=None, *, epochs=8, seed=0):
+    """Build ``spec`` for 8x8 digits and train it with ``objective`` (dynamic binarization of 17 levels)."""
+    torch.manual_seed(seed)
+    model = vaekit.build_model(spec, [1, 8, 8])
+    history = fit(
+        model, objective, x, y, epochs=epochs, batch_size=50, lr=3e-3, seed=seed, transform=DynamicBinarize(17)
+    )
+    return model, history

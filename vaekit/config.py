@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from vaekit.registry import ConfigError, default_objective
+from vaekit.registry import ConfigError, builder_defaults, default_objective, model_builders
 
 
 def _option(default: Any, help: str, factory: Any = None) -> Any:  # noqa: A002 - "help" reads best here
@@ -68,6 +68,9 @@ class TrainConfig:
     max_steps: int | None = _option(None, "stop after this many optimizer steps (the last epoch is partial)")
     max_seconds: float | None = _option(None, "stop after this many seconds of training (the last epoch is partial)")
     patience: int | None = _option(None, "stop after this many epochs without validation improvement")
+    checkpoint_every: int | str | None = _option(
+        None, "also checkpoint inside epochs: every N steps (an integer) or so long ('90s', '10min', '1h')"
+    )
     device: str | None = _option(None, "device: cpu, cuda, cuda:1, ...")
     precision: str | None = _option(None, "numeric precision (e.g. fp32, bf16)")
     compile: bool | None = _option(None, "compile the model with torch.compile")
@@ -82,12 +85,6 @@ class EvaluateConfig:
     plots: bool = _option(True, "draw the PNGs (samples, reconstructions, ...) into the run folder")
 
 
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    # A sensible MLP VAE: trains to a decent digits model in about a minute on 2 CPU cores.
-    "vae": {"latent_dim": 10, "architecture": "mlp", "hidden": [256, 256], "likelihood": "bernoulli"},
-    # M2 (semi-supervised): its class is a latent, so it is always conditional on the data's labels.
-    "m2": {"latent_dim": 16, "architecture": "mlp", "hidden": [256, 256], "likelihood": "bernoulli"},
-}
 LABELLED_MODELS = ("m2",)  # builders that take the data's n_classes without model.conditional
 FEATURE_LIKELIHOOD = {"type": "gaussian", "variance": "learned"}
 
@@ -250,7 +247,7 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> dict[str,
             child = node.get(part)
             if child is None and depth == 1 and path[0] == "model":
                 # model.likelihood.variance=... starts from the builder's default likelihood.
-                child = copy.deepcopy(MODEL_DEFAULTS.get(node.get("type", "vae"), {}).get(part))
+                child = copy.deepcopy(_defaults(node.get("type", "vae")).get(part))
                 node[part] = child
             if child is None:
                 child = node[part] = {}
@@ -295,9 +292,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return config_from_dict(apply_overrides(document, list(overrides or [])))
 
 
+def _defaults(builder: str) -> dict[str, Any]:
+    """The defaults of a registered model builder; none for an unknown name (building it reports that)."""
+    return builder_defaults(builder) if builder in model_builders() else {}
+
+
 def model_spec(config: RunConfig, n_classes: int | None, image_data: bool) -> dict[str, Any]:
-    """The model section resolved for the data: builder defaults filled in, ``conditional`` turned into
-    ``n_classes``, and a Gaussian likelihood chosen for feature data when none is given.
+    """The model section resolved for the data: the builder's defaults (its signature is the one place they
+    are written) filled in, ``conditional`` turned into ``n_classes``, and a Gaussian likelihood chosen for
+    feature data when none is given.
 
     Raises:
         ConfigError: a conditional model for data without labels.
@@ -305,8 +308,9 @@ def model_spec(config: RunConfig, n_classes: int | None, image_data: bool) -> di
     user = dict(config.model)
     name = user.get("type", "vae")
     conditional = user.pop("conditional", False)
-    spec = {"type": name, **MODEL_DEFAULTS.get(name, {}), **user}
-    if not image_data and "likelihood" not in user and "likelihood" in MODEL_DEFAULTS.get(name, {}):
+    defaults = _defaults(name)
+    spec = {"type": name, **defaults, **user}
+    if not image_data and "likelihood" not in user and "likelihood" in defaults:
         spec["likelihood"] = dict(FEATURE_LIKELIHOOD)
     if conditional or name in LABELLED_MODELS:
         if n_classes is None:

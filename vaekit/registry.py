@@ -144,14 +144,24 @@ class Part(nn.Module):
 
 _BUILDERS: dict[str, Callable[..., Any]] = {}
 _DEFAULT_OBJECTIVES: dict[str, str] = {}
+_MIRRORS: dict[str, Callable[..., Any]] = {}
+_NOT_ARGUMENTS = ("self", "data_shape")
 
 
-def register_builder(name: str, objective: str = "elbo") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register_builder(
+    name: str, objective: str = "elbo", mirrors: Callable[..., Any] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a model builder ``f(data_shape, **arguments) -> model`` under ``name``.
 
     Builders are what configs and the CLI name with ``model: {type: name, ...}``; each takes
     the data's shape first and its own keyword arguments (e.g. ``latent_dim``, ``n_classes``).
-    ``objective`` names the registered objective a config uses when it names none.
+
+    Args:
+        name: the name configs use.
+        objective: the registered objective a config uses when it names none.
+        mirrors: the function or class the builder passes its other keyword arguments (``**arguments``)
+            on to. Its signature is then the one place those arguments and their defaults are written:
+            a preset states only what it changes (see :func:`builder_arguments`).
     """
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,6 +169,8 @@ def register_builder(name: str, objective: str = "elbo") -> Callable[[Callable[.
             raise ValueError(f"model builder {name!r} is already registered")
         _BUILDERS[name] = function
         _DEFAULT_OBJECTIVES[name] = objective
+        if mirrors is not None:
+            _MIRRORS[name] = mirrors
         return function
 
     return decorate
@@ -174,6 +186,44 @@ def model_builders() -> dict[str, Callable[..., Any]]:
     return dict(_BUILDERS)
 
 
+def _named_parameters(function: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    kinds = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    params = inspect.signature(function).parameters.values()
+    return {p.name: p for p in params if p.name not in _NOT_ARGUMENTS and p.kind not in kinds}
+
+
+def builder_arguments(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword arguments the builder ``name`` takes, with their defaults: its own, then those of what it
+    passes the rest on to (``mirrors``, followed through), the builder's own default winning.
+
+    Raises:
+        ConfigError: unknown builder (valid ones listed).
+    """
+    if name not in _BUILDERS:
+        raise ConfigError(f"unknown model {name!r}; valid models: {sorted(_BUILDERS)}")
+    arguments = _named_parameters(_BUILDERS[name])
+    target = _MIRRORS.get(name)
+    while target is not None:
+        for key, param in _named_parameters(target).items():
+            arguments.setdefault(key, param)
+        mirrored = [n for n, f in _BUILDERS.items() if f is target]
+        target = _MIRRORS.get(mirrored[0]) if mirrored else None
+    return arguments
+
+
+def builder_defaults(name: str) -> dict[str, Any]:
+    """The default value of every argument of builder ``name`` that has one (tuples as lists, as in a config)."""
+
+    def plain(value: Any) -> Any:
+        return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+    return {
+        key: plain(param.default)
+        for key, param in builder_arguments(name).items()
+        if param.default is not inspect.Parameter.empty
+    }
+
+
 def build_model(spec: dict[str, Any], data_shape: Any) -> Any:
     """Build a model from ``{"type": builder name, **arguments}`` for data of ``data_shape``.
 
@@ -182,12 +232,8 @@ def build_model(spec: dict[str, Any], data_shape: Any) -> Any:
     """
     spec = dict(spec)
     name = spec.pop("type", "vae")
-    if name not in _BUILDERS:
-        raise ConfigError(f"unknown model {name!r}; valid models: {sorted(_BUILDERS)}")
-    builder = _BUILDERS[name]
-    params = inspect.signature(builder).parameters
-    valid = [p for p in params if p != "data_shape"]
+    valid = list(builder_arguments(name))
     unknown = [k for k in spec if k not in valid]
     if unknown:
         raise ConfigError(f"model {name!r} got unknown argument(s) {unknown}; valid arguments: {valid}")
-    return builder(data_shape, **spec)
+    return _BUILDERS[name](data_shape, **spec)

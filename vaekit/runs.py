@@ -31,6 +31,7 @@ from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, 
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
 from vaekit.models.output import SamplingUnavailableError
 from vaekit.registry import ConfigError, build, build_model
+from vaekit.train.checkpointing import has_checkpoint
 
 RUN_CONFIG = "config.yaml"
 MODEL_DIR = "model"
@@ -51,30 +52,18 @@ def _fit() -> Callable[..., Any]:
     return fit
 
 
-def fit_arguments(train: TrainConfig, fit: Callable[..., Any] | None = None) -> tuple[dict[str, Any], TrainConfig]:
-    """The keyword arguments for ``fit`` from the train section, and the section with every null
-    replaced by ``fit``'s own default (what config.yaml records).
-
-    Raises:
-        ConfigError: a train option set that this version's ``fit`` does not take.
-    """
-    params = inspect.signature(fit or _fit()).parameters
+def fit_arguments(train: TrainConfig) -> tuple[dict[str, Any], TrainConfig]:
+    """The keyword arguments for ``fit`` from the train section (whose options are ``fit``'s own), and the
+    section with every null replaced by ``fit``'s default (what config.yaml records)."""
+    defaults = {name: p.default for name, p in inspect.signature(_fit()).parameters.items()}
     arguments: dict[str, Any] = {}
     resolved = copy.deepcopy(train)
     for option in dataclasses.fields(train):
         value = getattr(train, option.name)
-        if option.name in params:
-            if value is None:
-                default = params[option.name].default
-                if default is not inspect.Parameter.empty and _plain(default):
-                    setattr(resolved, option.name, default)
-                continue
+        if value is not None:
             arguments[option.name] = value
-        elif value is not None:
-            raise ConfigError(
-                f"train.{option.name} is not supported by this version's training loop (vaekit.train.fit); "
-                f"it takes: {[p for p in params if p not in ('model', 'objective', 'x', 'y', 'val_x', 'val_y')]}"
-            )
+        elif _plain(defaults.get(option.name)):
+            setattr(resolved, option.name, defaults.get(option.name))
     return arguments, resolved
 
 
@@ -189,11 +178,9 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0) -> dict[str, Any]:
-    """:func:`vaekit.evaluate.evaluate`, or the reason it does not apply to this model."""
+    """:func:`vaekit.evaluate.evaluate` (figures a model does not define are None)."""
     from vaekit.evaluate import evaluate
 
-    if not hasattr(model, "log_importance_weights"):
-        return {"error": f"{type(model).__name__} has no likelihood (log_importance_weights); not evaluated"}
     metrics = evaluate(model, x, y, k=k, seed=seed)
     if hasattr(model, "classify") and y is not None:  # a semi-supervised model is also a classifier
         from vaekit.evaluate.probes import classifier_accuracy
@@ -221,8 +208,6 @@ def train_prepared(
     """:func:`train_run` after :func:`prepare_run` (so a caller can look at the model in between)."""
     config, dataset, prep, model = prepared.config, prepared.dataset, prepared.preprocessing, prepared.model
     out = Path(out)
-    if resume and "resume" not in inspect.signature(_fit()).parameters:
-        raise ConfigError("this version's training loop cannot resume a run")
     x, transform = prep.train_inputs(dataset.train.x)
     y = _labels_for(model, dataset.train)
     if config.data.labels is not None:
@@ -230,14 +215,12 @@ def train_prepared(
     val_x = val_y = None
     if len(dataset.validation):
         val_x, val_y = prep.eval_inputs(dataset.validation.x), _labels_for(model, dataset.validation)
-    kwargs = dict(prepared.fit_kwargs)
-    params = inspect.signature(_fit()).parameters
+    if resume and not has_checkpoint(out):  # killed before its first checkpoint: nothing to lose
+        log(f"no checkpoint in {out / 'checkpoints'} yet: starting the run from scratch")
+        resume = False
     # Validation data is already in model form: fit's default (the training transform) must not apply again.
-    settings = (("run_dir", out), ("resume", resume), ("seed", config.seed), ("transform", transform))
-    settings += (("val_transform", _unchanged),)
-    for key, value in settings:
-        if key in params:
-            kwargs[key] = value
+    kwargs = {**prepared.fit_kwargs, "run_dir": out, "resume": resume, "seed": config.seed, "transform": transform}
+    kwargs["val_transform"] = _unchanged
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / RUN_CONFIG, config.to_yaml().encode())
     n_params = sum(p.numel() for p in model.parameters())

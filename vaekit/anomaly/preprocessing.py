@@ -1,4 +1,5 @@
-"""Turning user data (arrays, DataFrames, images) into model input, and checking it at scoring time.
+"""Turning user data (arrays, DataFrames, images) into model input, and checking it at scoring time,
+with the parts of :mod:`vaekit.data` (reading, numeric and finite checks, image layout, standardization).
 
 A :class:`Preprocessor` is fitted on the training data and stored as plain JSON beside the
 model, so a saved detector applies exactly the same transformation when it is loaded again.
@@ -16,44 +17,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+
+from vaekit.data import Standardizer, check_finite, is_channels_last, to_numpy
 
 TABULAR = "tabular"
 IMAGE = "image"
-_CHANNEL_SIZES = (1, 3, 4)
 
 
 def as_array(data: Any) -> tuple[np.ndarray, list[str] | None]:
-    """Return ``data`` as a numpy array plus its column names (for DataFrames).
-
-    Raises:
-        ValueError: a DataFrame with non-numeric columns, or data that is not array-like.
-    """
-    columns = None
-    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas (or similar) DataFrame
-        columns = [str(c) for c in data.columns]
-        dtypes = getattr(data, "dtypes", None)
-        if dtypes is not None:
-            bad = [c for c, t in zip(columns, dtypes) if not _is_numeric_dtype(t)]
-            if bad:
-                raise ValueError(
-                    f"columns {bad[:5]} are not numeric; encode categorical columns as numbers "
-                    "(e.g. one-hot) before fitting an anomaly detector"
-                )
-        data = data.to_numpy()
-    elif hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor
-        data = data.detach().cpu().numpy()
-    array = np.asarray(data)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ValueError(f"data must be numeric; got an array of dtype {array.dtype}")
-    return array, columns
-
-
-def _is_numeric_dtype(dtype: Any) -> bool:
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:  # pandas extension dtypes (strings, categories) are not numpy dtypes
-        return False
-    return bool(np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_))
+    """``data`` as a numpy array plus its column names (for DataFrames): :func:`vaekit.data.to_numpy`."""
+    return to_numpy(data)
 
 
 def infer_kind(array: np.ndarray) -> str:
@@ -66,10 +40,6 @@ def infer_kind(array: np.ndarray) -> str:
         f"data has shape {array.shape}; expected (samples, features) for tables or "
         "(samples, height, width) / (samples, channels, height, width) for images"
     )
-
-
-def _channels_last(array: np.ndarray) -> bool:
-    return array.ndim == 4 and array.shape[-1] in _CHANNEL_SIZES and array.shape[1] not in _CHANNEL_SIZES
 
 
 @dataclass
@@ -101,15 +71,12 @@ class Preprocessor:
         kind = infer_kind(array)
         if array.shape[0] < 2:
             raise ValueError(f"need at least 2 training examples, got {array.shape[0]}")
-        _check_finite(array)
+        check_finite(array)
         raw_shape = list(array.shape[1:])
         if kind == TABULAR:
-            values = array.astype(np.float64)
-            mean = values.mean(0)
-            std = values.std(0)
-            std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # constant columns: scale 1
-            return cls(kind, raw_shape, raw_shape, mean.tolist(), std.tolist(), False, columns)
-        channels_last = _channels_last(array)
+            standardizer = Standardizer.fit(array)
+            return cls(kind, raw_shape, raw_shape, standardizer.mean, standardizer.std, False, columns)
+        channels_last = is_channels_last(array)
         if array.ndim == 3:
             data_shape = [1, *raw_shape]
         elif channels_last:
@@ -143,13 +110,13 @@ class Preprocessor:
                 f"data has {got} {what} per example (shape {array.shape}); "
                 f"this detector was fitted on {expected} {what}"
             )
-        _check_finite(array)
-        values = (array.astype(np.float64) - np.asarray(self.offset)) / np.asarray(self.scale)
+        check_finite(array)
+        # Tables: each column standardized; images: one offset and scale for every value.
+        values = Standardizer(self.offset, self.scale)(torch.from_numpy(np.ascontiguousarray(array))).numpy()
         if self.kind == IMAGE:
-            if self.channels_last:
-                values = np.moveaxis(values, -1, 1)
+            values = np.moveaxis(values, -1, 1) if self.channels_last else values
             values = values.reshape(len(values), *self.data_shape)
-        return values.astype(np.float32)
+        return values
 
     def to_raw_layout(self, maps: np.ndarray) -> np.ndarray:
         """Per-value maps in model layout ``(N, *data_shape)`` -> the layout of the raw input."""
@@ -167,14 +134,3 @@ class Preprocessor:
     def from_dict(cls, values: dict[str, Any]) -> Preprocessor:
         """Rebuild a preprocessor saved by :meth:`to_dict`."""
         return cls(**values)
-
-
-def _check_finite(array: np.ndarray) -> None:
-    if np.issubdtype(array.dtype, np.floating):
-        bad = ~np.isfinite(array)
-        if bad.any():
-            rows = np.unique(np.nonzero(bad.reshape(len(array), -1))[0])
-            raise ValueError(
-                f"data contains NaN or infinite values in {len(rows)} example(s) (first rows: {rows[:5].tolist()}); "
-                "impute or drop them before fitting or scoring"
-            )

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent
 
 from vaekit.evaluate import log_likelihood
+from vaekit.models.base import log_weights
 
 SCORES = ("elbo", "reconstruction_nll", "nll", "reconstruction")
 
@@ -112,7 +113,7 @@ def score_contributions(model: nn.Module, x: Tensor, settings: ScoreSettings) ->
             draws = settings.k if settings.score == "nll" else settings.n_samples
             out = model(xb, n_samples=draws, check=True)
             per_value = -_per_value_log_prob(out.p_x, xb)  # (S, B, *data_shape)
-            log_w = out.p_x.log_prob(xb) + out.p_z.log_prob(out.z) - out.q_z.log_prob(out.z)  # (S, B)
+            log_w = log_weights(out, xb)  # (S, B)
             if settings.score in ("elbo", "reconstruction_nll"):
                 weights = torch.full_like(log_w, 1.0 / draws)
                 total = -log_w.mean(0) if settings.score == "elbo" else -out.p_x.log_prob(xb).mean(0)

@@ -43,7 +43,7 @@ def fit_command(
 ) -> None:
     """Train a VAE anomaly detector on DATA (mostly normal examples) and save it to --out."""
     from vaekit.anomaly import VAEDetector
-    from vaekit.anomaly.datafiles import read_data
+    from vaekit.data import read_data
 
     values = read_data(data, key)
     detector = VAEDetector(
@@ -81,8 +81,8 @@ def score_command(
 ) -> None:
     """Score DATA with a saved detector: a CSV of scores and 0/1 flags, and heat maps for images."""
     from vaekit.anomaly import VAEDetector, save_explanations
-    from vaekit.anomaly.datafiles import read_data
     from vaekit.anomaly.preprocessing import IMAGE, as_array
+    from vaekit.data import read_data
 
     detector = VAEDetector.load(detector_dir)  # a bad folder raises ModelFileError, a ValueError
     values = read_data(data, key)

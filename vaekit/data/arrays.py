@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,22 +15,96 @@ DATA_KEYS = ("x", "data", "images", "features", "mean")  # "mean": what `vaekit 
 LABEL_KEYS = ("y", "labels", "label", "targets")
 
 
-def _pick(archive: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    keys = list(archive.keys())
-    data_key = next((k for k in DATA_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
-    if data_key is None:
-        raise DataError(f"{path} holds arrays {keys}; name the data array one of {list(DATA_KEYS)}")
-    label_key = next((k for k in LABEL_KEYS if k in keys), None)
-    return archive[data_key], (None if label_key is None else archive[label_key])
+CHANNEL_SIZES = (1, 3, 4)  # grey, RGB, RGBA: what a channels-last last axis can be
 
 
-def _as_images(x: np.ndarray) -> np.ndarray:
-    """(N, H, W) -> (N, 1, H, W); channels-last (N, H, W, 1|3) -> (N, C, H, W)."""
+def read_array_file(path: str | Path, key: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The raw arrays of a ``.npy`` or ``.npz`` file: the data and, in a ``.npz``, the labels (or None).
+
+    A ``.npz`` holds the data under ``key``, else under one of ``x, data, images, features``, else as
+    its only array; labels under one of ``y, labels, label, targets``.
+
+    Raises:
+        DataError: no such file, an unreadable one, or a ``.npz`` without the data array (its arrays named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such data file: {path}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read {path} as a NumPy array file: {error}") from error
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return loaded, None
+    with loaded:
+        keys = list(loaded.keys())
+        if key is not None and key not in keys:
+            raise DataError(f"{path} has no array {key!r}; it holds {keys}")
+        data_key = key or next((k for k in DATA_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+        if data_key is None:
+            raise DataError(f"{path} holds arrays {keys}; choose one (--key), or name it one of {list(DATA_KEYS)}")
+        label_key = next((k for k in LABEL_KEYS if k in keys and k != data_key), None)
+        return loaded[data_key], (None if label_key is None else loaded[label_key])
+
+
+def channels_first(x: np.ndarray) -> np.ndarray:
+    """Image arrays as (N, C, H, W): (N, H, W) gets one channel; channels-last (N, H, W, 1|3|4) is moved."""
     if x.ndim == 3:
         return x[:, None]
-    if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        return x.transpose(0, 3, 1, 2)
+    if is_channels_last(x):
+        return np.moveaxis(x, -1, 1)
     return x
+
+
+def is_channels_last(x: np.ndarray) -> bool:
+    """Whether a 4-d image array is (N, H, W, C): its last axis, and not its second, is a channel count."""
+    return x.ndim == 4 and x.shape[-1] in CHANNEL_SIZES and x.shape[1] not in CHANNEL_SIZES
+
+
+def check_finite(x: np.ndarray, what: str = "data") -> None:
+    """Raise DataError if a float array holds NaN or infinite values, naming the examples (rows) at fault."""
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            rows = np.unique(np.nonzero(bad.reshape(len(x), -1))[0])
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise DataError(
+                f"{what} contains NaN or infinite values in {len(rows)} example(s) (first rows: {rows[:5].tolist()}), "
+                f"the first at index {first}; impute or drop them"
+            )
+
+
+def to_numpy(data: Any) -> tuple[np.ndarray, list[str] | None]:
+    """A numpy array from an array, a torch tensor or a DataFrame, and the DataFrame's column names (else None).
+
+    Raises:
+        DataError: a DataFrame with non-numeric columns (named), or data that is not numeric.
+    """
+    columns = None
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas (or similar) DataFrame
+        columns = [str(c) for c in data.columns]
+        dtypes = getattr(data, "dtypes", None)
+        if dtypes is not None:
+            bad = [c for c, t in zip(columns, dtypes) if not _is_numeric_dtype(t)]
+            if bad:
+                raise DataError(
+                    f"columns {bad[:5]} are not numeric; encode categorical columns as numbers (e.g. one-hot)"
+                )
+        data = data.to_numpy()
+    elif hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor
+        data = data.detach().cpu().numpy()
+    array = np.asarray(data)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(f"data must be numeric; got an array of dtype {array.dtype}")
+    return array, columns
+
+
+def _is_numeric_dtype(dtype: Any) -> bool:
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:  # pandas extension dtypes (strings, categories) are not numpy dtypes
+        return False
+    return bool(np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_))
 
 
 def load_array_file(path: str | Path) -> tuple[Tensor, Tensor | None, int | None]:
@@ -48,15 +123,7 @@ def load_array_file(path: str | Path) -> tuple[Tensor, Tensor | None, int | None
             integers outside 0..255, or labels that do not match the examples.
     """
     path = Path(path)
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot read {path} as a NumPy array file: {error}") from error
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            x, y = _pick(loaded, path)
-    else:
-        x, y = loaded, None
+    x, y = read_array_file(path)
     if x.ndim < 2:
         raise DataError(f"{path}: data must have one row per example, (N, ...); got shape {x.shape}")
     if len(x) == 0:
@@ -65,13 +132,10 @@ def load_array_file(path: str | Path) -> tuple[Tensor, Tensor | None, int | None
     if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
         if x.min() < 0 or x.max() > 255:
             raise DataError(f"{path}: integer data must be 8-bit images in 0..255; got {x.min()}..{x.max()}")
-        x, levels = _as_images(x.astype(np.uint8)), 256
+        x, levels = channels_first(x.astype(np.uint8)), 256
         tensor = torch.from_numpy(np.ascontiguousarray(x))
     elif np.issubdtype(x.dtype, np.floating):
-        bad = ~np.isfinite(x)
-        if bad.any():
-            where = np.argwhere(bad)[0]
-            raise DataError(f"{path}: NaN or infinite value at index {tuple(int(i) for i in where)}")
+        check_finite(x, str(path))
         tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     else:
         raise DataError(f"{path}: data of dtype {x.dtype} is not numeric")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from vaekit.data.arrays import load_array_file
+from vaekit.data.arrays import load_array_file, read_array_file
 from vaekit.data.builtin import Dataset, Split, load_digits, load_fashion_mnist, load_mnist
 from vaekit.data.errors import DataError
 from vaekit.data.images import load_image_folder
-from vaekit.data.tables import TABLE_SUFFIXES, load_table
+from vaekit.data.tables import TABLE_SUFFIXES, load_table, read_table
 
 BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": lambda data_dir, validation, seed: load_digits(seed=seed),
@@ -55,6 +56,28 @@ def read_examples(
         x, y, names, classes = load_table(path, label_column, columns)
         return Split(x, y, None), classes, names
     raise DataError(f"do not know how to read {path}: use a folder of images, .npy/.npz, or {'/'.join(TABLE_SUFFIXES)}")
+
+
+def read_data(path: str | Path, key: str | None = None) -> Any:
+    """The raw examples of a user file, for applications that preprocess them themselves (anomaly detection).
+
+    Args:
+        path: a ``.npy``/``.npz`` array file or a ``.csv``/``.parquet`` table.
+        key: the data array of a ``.npz`` archive (see :func:`~vaekit.data.arrays.read_array_file`).
+
+    Returns:
+        A numpy array, or a pandas DataFrame for a table (its column names are kept).
+
+    Raises:
+        DataError: no such file, an unknown type (the valid ones listed), or an unreadable file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        return read_array_file(path, key)[0]
+    if suffix in TABLE_SUFFIXES:
+        return read_table(path)
+    raise DataError(f"cannot read {path}: unknown file type {suffix!r}; valid: {['.npy', '.npz', *TABLE_SUFFIXES]}")
 
 
 def _take(split: Split, index: Tensor) -> Split:

@@ -15,7 +15,15 @@ from vaekit.data.errors import DataError
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
-def _read_frame(path: Path) -> Any:
+def read_table(path: str | Path) -> Any:
+    """A ``.csv`` (with a header row) or ``.parquet`` file as a pandas DataFrame, column names kept.
+
+    Raises:
+        DataError: no such file, pandas missing, or a file pandas cannot read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such table file: {path}")
     try:
         import pandas as pd
     except ImportError as error:  # pragma: no cover - pandas is in the "tables" extra
@@ -45,9 +53,7 @@ def load_table(
         DataError: an empty table, a missing or non-numeric column, or NaN values (columns named).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such table file: {path}")
-    frame = _read_frame(path)
+    frame = read_table(path)
     if len(frame) == 0:
         raise DataError(f"{path} has no rows")
     labels, class_names = None, None
@@ -96,17 +102,19 @@ class Standardizer:
     std: list[float]
 
     @classmethod
-    def fit(cls, x: Tensor) -> Standardizer:
-        """Fit to (N, D) features."""
-        x64 = x.double()
-        std = x64.std(0, unbiased=False)
-        std = torch.where(std > 1e-12, std, torch.ones_like(std))
-        return cls(x64.mean(0).tolist(), std.tolist())
+    def fit(cls, x: Tensor | np.ndarray) -> Standardizer:
+        """Fit to (N, D) features (statistics in float64)."""
+        values = np.asarray(x.detach().cpu().numpy() if isinstance(x, Tensor) else x, dtype=np.float64)
+        mean, std = values.mean(0), values.std(0)
+        # A constant feature gets scale 1; "constant" is relative to its size, as float64 leaves ~1e-16 of it.
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return cls(mean.tolist(), std.tolist())
 
     def __call__(self, x: Tensor) -> Tensor:
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device)
-        std = torch.tensor(self.std, dtype=torch.float32, device=x.device)
-        return (x.float() - mean) / std
+        """(x - mean) / std, computed in float64, as float32; ``mean`` and ``std`` broadcast over the last axis."""
+        mean = torch.tensor(self.mean, dtype=torch.float64, device=x.device)
+        std = torch.tensor(self.std, dtype=torch.float64, device=x.device)
+        return ((x.double() - mean) / std).float()
 
     def inverse(self, z: Tensor) -> Tensor:
         """Standardized values back to the original units."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -121,8 +120,3 @@ class VampPrior(Prior):
         with torch.no_grad():
             means, log_stds = self._components()
             return _sample_mixture(torch.zeros(means.shape[0], device=means.device), means, log_stds, n, temperature)
-
-
-def log_normal_standard(z: Tensor) -> Tensor:
-    """log N(z; 0, I) summed over the last dimension."""
-    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)

@@ -5,16 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vaekit.models.conditioner import Conditioner
 from vaekit.models.vae import VAE
 from vaekit.registry import build, register_builder
+
+
+def build_conditioner(n_classes: int | None = None, n_attributes: int | None = None) -> Conditioner | None:
+    """The conditioner of a CVAE: on class labels (``n_classes``), on attribute vectors (``n_attributes``),
+    or None for an unconditional model."""
+    if n_classes is not None and n_attributes is not None:
+        raise ValueError("give n_classes or n_attributes, not both")
+    if n_classes is not None:
+        return build("conditioner", {"type": "label", "n_classes": n_classes})
+    if n_attributes is not None:
+        return build("conditioner", {"type": "attributes", "n_attributes": n_attributes})
+    return None
 
 
 @register_builder("vae")
 def build_vae(
     data_shape: Sequence[int],
-    latent_dim: int = 16,
+    latent_dim: int = 10,
     architecture: str = "mlp",
-    hidden: Sequence[int] = (512, 512),
+    hidden: Sequence[int] = (256, 256),
     channels: Sequence[int] = (32, 64),
     residual_blocks: int = 0,
     activation: str = "relu",
@@ -25,6 +38,9 @@ def build_vae(
     n_attributes: int | None = None,
 ) -> VAE:
     """Build a VAE (or CVAE) for examples of ``data_shape``.
+
+    These defaults are the only ones: a config's model section and the other builders that pass
+    arguments on to this one (``wae``, ``vaegan``) start from them.
 
     Args:
         data_shape: shape of one example: ``[D]`` for vectors, ``[C, H, W]`` for images.
@@ -45,57 +61,31 @@ def build_vae(
     """
     data_shape = [int(s) for s in data_shape]
     lik = build("likelihood", likelihood)
-    conditioner = None
-    if n_classes is not None and n_attributes is not None:
-        raise ValueError("give n_classes or n_attributes, not both")
-    if n_classes is not None:
-        conditioner = build("conditioner", {"type": "label", "n_classes": n_classes})
-    elif n_attributes is not None:
-        conditioner = build("conditioner", {"type": "attributes", "n_attributes": n_attributes})
+    conditioner = build_conditioner(n_classes, n_attributes)
     cond = conditioner.out_features if conditioner is not None else 0
-    param_shape = list(lik.param_shape(data_shape))
     if architecture == "mlp":
-        encoder = build(
-            "encoder", {"type": "mlp", "input_shape": data_shape, "hidden": list(hidden), "activation": activation}
-        )
-        decoder = build(
-            "decoder",
-            {
-                "type": "mlp",
-                "in_features": latent_dim + cond,
-                "output_shape": param_shape,
-                "hidden": list(reversed(hidden)),
-                "activation": activation,
-            },
-        )
+        encoder_args, decoder_args = {"hidden": list(hidden)}, {"hidden": list(reversed(hidden))}
     elif architecture == "conv":
         if len(data_shape) != 3:
             raise ValueError(f"architecture 'conv' needs image data [C, H, W]; got data_shape {data_shape}")
-        encoder = build(
-            "encoder",
-            {
-                "type": "conv",
-                "input_shape": data_shape,
-                "channels": list(channels),
-                "hidden": int(hidden[-1]),
-                "residual_blocks": residual_blocks,
-                "activation": activation,
-            },
-        )
-        decoder = build(
-            "decoder",
-            {
-                "type": "conv",
-                "in_features": latent_dim + cond,
-                "output_shape": param_shape,
-                "channels": list(reversed(channels)),
-                "hidden": int(hidden[-1]),
-                "residual_blocks": residual_blocks,
-                "activation": activation,
-            },
-        )
+        common = {"hidden": int(hidden[-1]), "residual_blocks": residual_blocks}
+        encoder_args = {**common, "channels": list(channels)}
+        decoder_args = {**common, "channels": list(reversed(channels))}
     else:
         raise ValueError(f"unknown architecture {architecture!r}; valid: ['conv', 'mlp']")
+    encoder = build(
+        "encoder", {"type": architecture, "input_shape": data_shape, "activation": activation, **encoder_args}
+    )
+    decoder = build(
+        "decoder",
+        {
+            "type": architecture,
+            "in_features": latent_dim + cond,
+            "output_shape": list(lik.param_shape(data_shape)),
+            "activation": activation,
+            **decoder_args,
+        },
+    )
     post = build("posterior", {"type": posterior, "in_features": encoder.out_features + cond, "latent_dim": latent_dim})
     prior_spec = {"type": prior} if isinstance(prior, str) else dict(prior)
     prior_spec["latent_dim"] = latent_dim

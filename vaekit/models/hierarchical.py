@@ -33,7 +33,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import diagonal_gaussian
-from vaekit.models.base import BaseModel, LogWeightsFn, log_weights
+from vaekit.models.base import BaseModel, LogWeightsFn, ModelExample, log_weights
 from vaekit.models.output import VAEOutput
 from vaekit.nn.cells import (
     DownsampleCell,
@@ -57,14 +57,8 @@ RESAMPLING = {"conv": (DownsampleCell, UpsampleCell), "shuffle": (ShuffleDownsam
 
 @dataclass
 class HierarchicalOutput(VAEOutput):
-    """A :class:`VAEOutput` whose latent vector is the concatenation of the groups, top first.
-
-    Attributes:
-        group_sizes: number of latent values of each group, top (coarsest) first; they split
-            the last dimension of ``z``, ``q_z`` and ``p_z``.
-    """
-
-    group_sizes: tuple[int, ...] = ()
+    """A :class:`VAEOutput` whose latent vector is the concatenation of the groups, top first;
+    ``group_sizes`` holds the number of latent values of each group, top (coarsest) first."""
 
 
 @dataclass
@@ -429,6 +423,13 @@ class HierarchicalVAE(BaseModel):
         """Each call runs the whole model: the posterior of a lower group depends on the draws above it."""
         return lambda n: self.log_importance_weights(x, n, y)
 
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """A two-scale model on 8x8 binary images for the contract tests."""
+        images = (torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+        spec = {"type": "hierarchical", "channels": 8, "latent_channels": 2, "groups_per_scale": [1, 1]}
+        return [ModelExample({**spec, "preprocess_scales": 1, "expansion": 1, "kernel_size": 3}, images)]
+
     # -------------------------------------------------------------- generation
     def _generative_batch_norms(self) -> list[nn.BatchNorm2d]:
         towers = (self.decoder_tower, self.decoder_up, self.postprocess)
@@ -503,50 +504,18 @@ class HierarchicalVAE(BaseModel):
             self.train(was_training)
 
 
-@register_builder("hierarchical")
+@register_builder("hierarchical", mirrors=HierarchicalVAE)
 def build_hierarchical(
-    data_shape: Sequence[int],
-    likelihood: str | dict[str, Any] = "bernoulli",
-    channels: int = 64,
-    latent_channels: int = 8,
-    groups_per_scale: Sequence[int] = (2, 2),
-    preprocess_scales: int = 2,
-    preprocess_cells: int = 1,
-    encoder_cells: int = 1,
-    decoder_cells: int = 1,
-    expansion: int = 3,
-    kernel_size: int = 5,
-    squeeze_excitation: bool = True,
-    residual_scale: float = 0.1,
-    resampling: str = "conv",
-    patch_size: int = 1,
-    head_channels: int = 0,
+    data_shape: Sequence[int], likelihood: str | dict[str, Any] = "bernoulli", **arguments: Any
 ) -> HierarchicalVAE:
     """Build an NVAE-style hierarchical VAE for images of ``data_shape`` (see :class:`HierarchicalVAE`).
 
     Args:
         data_shape: ``[C, H, W]``.
         likelihood: a likelihood name or ``{"type": name, **arguments}``.
-        (the others): as in :class:`HierarchicalVAE`.
+        **arguments: any other argument of :class:`HierarchicalVAE`, with its defaults.
 
     Returns:
         The model, untrained.
     """
-    return HierarchicalVAE(
-        [int(s) for s in data_shape],
-        build("likelihood", likelihood),
-        channels=channels,
-        latent_channels=latent_channels,
-        groups_per_scale=list(groups_per_scale),
-        preprocess_scales=preprocess_scales,
-        preprocess_cells=preprocess_cells,
-        encoder_cells=encoder_cells,
-        decoder_cells=decoder_cells,
-        expansion=expansion,
-        kernel_size=kernel_size,
-        squeeze_excitation=squeeze_excitation,
-        residual_scale=residual_scale,
-        resampling=resampling,
-        patch_size=patch_size,
-        head_channels=head_channels,
-    )
+    return HierarchicalVAE([int(s) for s in data_shape], build("likelihood", likelihood), **arguments)

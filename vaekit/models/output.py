@@ -21,9 +21,12 @@ class VAEOutput:
         p_z: the prior p(z), event shape (D,).
         z: reparameterized draws, (B, D) for one sample or (S, B, D) for S samples.
         p_x: the likelihood p(x|z), batch shape z.shape[:-1].
+        group_sizes: sizes of the latent groups that split the last dimension of z, q_z and p_z
+            (a hierarchical model's); empty: one group.
     """
 
     q_z: Distribution
     p_z: Distribution
     z: Tensor
     p_x: Distribution
+    group_sizes: tuple[int, ...] = ()

@@ -10,7 +10,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.priors import Prior
-from vaekit.models.base import BaseModel
+from vaekit.models.base import BaseModel, ModelExample
 from vaekit.models.conditioner import Conditioner
 from vaekit.registry import register
 
@@ -54,8 +54,8 @@ class VAE(BaseModel):
         prior.attach(self)
 
     def supported_objectives(self) -> tuple[str, ...]:
-        """Every objective of the base, but only the WAE's for a point-mass posterior (it has no density,
-        so the ELBO's KL and the importance weights are undefined)."""
+        """The base's objectives; only the WAE's for a point-mass posterior (it has no density, so the
+        ELBO's KL and the importance weights are undefined)."""
         if not getattr(self.posterior, "has_density", True):
             return ("wae",)
         return super().supported_objectives()
@@ -89,3 +89,36 @@ class VAE(BaseModel):
         params = self.decoder(flat)
         params = params.view(*lead, *params.shape[1:])
         return self.likelihood(params, len(self.data_shape))
+
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """Tiny VAEs of each builder that returns this class (vae, wae, sequence_vae) for the contract tests."""
+        gen = torch.Generator().manual_seed(0)
+        vectors = torch.rand(6, 5, generator=gen)  # (B, 5) in [0, 1]
+        images = (torch.rand(6, 1, 8, 8, generator=gen) > 0.5).float()  # (B, 1, 8, 8) binary
+        tokens = torch.randint(1, 7, (6, 5), generator=gen)  # (B, 5) token ids, 0 is padding
+        tokens[:2, 3:] = 0
+        small = {"latent_dim": 2, "hidden": [8]}
+        gaussian = {"type": "gaussian", "variance": "learned"}
+        # The WAE's MMD compares codes with prior draws, so it does not train all of a learned prior
+        # (a mixture's weights, the VampPrior's pseudo-inputs): those examples leave it out.
+        learned_prior = {"elbo": {}, "iwae": {}, "hierarchical_elbo": {}}
+        return [
+            ModelExample({"type": "vae", **small}, vectors),
+            ModelExample(
+                {"type": "vae", **small, "prior": "mixture", "likelihood": gaussian}, vectors, objectives=learned_prior
+            ),
+            ModelExample(
+                {"type": "vae", **small, "architecture": "conv", "channels": [4], "prior": "vamp"},
+                images,
+                objectives=learned_prior,
+            ),
+            ModelExample({"type": "vae", **small, "n_classes": 3}, vectors, torch.arange(6) % 3),
+            ModelExample({"type": "vae", **small, "n_attributes": 2}, vectors, torch.rand(6, 2, generator=gen)),
+            ModelExample({"type": "wae", **small}, vectors),
+            ModelExample({"type": "wae", **small, "posterior": "gaussian"}, vectors, objectives={"wae": {}}),
+            ModelExample(
+                {"type": "sequence_vae", "vocab_size": 7, "latent_dim": 2, "embed_dim": 4, "hidden": 8, "pad_index": 0},
+                tokens,
+            ),
+        ]

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from vaekit.models.base import BaseModel
+from vaekit.models.base import BaseModel, ModelExample
 from vaekit.models.builders import build_vae
 from vaekit.models.vae import VAE
 from vaekit.registry import Part, build, register, register_builder
@@ -93,6 +94,13 @@ class VAEGAN(BaseModel):
         """p(x|z[,y]) of the VAE (its decoder is the generator)."""
         return self.vae.decode(z, y)
 
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """A tiny MLP VAE-GAN for the contract tests."""
+        x = torch.rand(4, 6, generator=torch.Generator().manual_seed(0))
+        spec = {"type": "vaegan", "latent_dim": 2, "architecture": "mlp", "hidden": [8], "discriminator_hidden": 8}
+        return [ModelExample(spec, x)]
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"encoder": encoder, posterior, prior (and conditioner), "decoder": decoder and
         likelihood, "discriminator": discriminator}: one optimizer each."""
@@ -103,21 +111,16 @@ class VAEGAN(BaseModel):
         return {name: [p for p in params if p.requires_grad] for name, params in groups.items()}
 
 
-@register_builder("vaegan", objective="vaegan")
+@register_builder("vaegan", objective="vaegan", mirrors=build_vae)
 def build_vaegan(
     data_shape: Sequence[int],
     latent_dim: int = 32,
     architecture: str = "conv",
     hidden: Sequence[int] = (256,),
-    channels: Sequence[int] = (32, 64),
     discriminator_hidden: int = 256,
     discriminator_channels: Sequence[int] = (32, 64),
     discriminator_activation: str = "leaky_relu",
-    activation: str = "relu",
-    likelihood: str | dict[str, Any] = "bernoulli",
-    prior: str | dict[str, Any] = "normal",
-    n_classes: int | None = None,
-    n_attributes: int | None = None,
+    **arguments: Any,
 ) -> VAEGAN:
     """Build a VAE-GAN for examples of ``data_shape``; train it with the "vaegan" objective.
 
@@ -126,25 +129,14 @@ def build_vaegan(
         latent_dim: number of latent dimensions.
         architecture: "conv" or "mlp", for the VAE and the discriminator alike.
         hidden: the VAE's hidden widths (see :func:`~vaekit.models.builders.build_vae`).
-        channels: the VAE's conv channels.
         discriminator_hidden: width of the discriminator's feature layer.
         discriminator_channels: the discriminator's conv channels.
         discriminator_activation: its activation (leaky ReLU, as usual for discriminators).
-        activation, likelihood, prior, n_classes, n_attributes: as for ``build_vae``.
+        **arguments: any other argument of :func:`~vaekit.models.builders.build_vae` (channels,
+            activation, likelihood, prior, n_classes, ...), with its defaults.
     """
     data_shape = [int(s) for s in data_shape]
-    vae = build_vae(
-        data_shape,
-        latent_dim=latent_dim,
-        architecture=architecture,
-        hidden=hidden,
-        channels=channels,
-        activation=activation,
-        likelihood=likelihood,
-        prior=prior,
-        n_classes=n_classes,
-        n_attributes=n_attributes,
-    )
+    vae = build_vae(data_shape, latent_dim=latent_dim, architecture=architecture, hidden=hidden, **arguments)
     if architecture == "conv":
         body = {
             "type": "conv",

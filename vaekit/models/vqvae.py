@@ -22,7 +22,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.distributions.posterior import PointMass
-from vaekit.models.base import BaseModel, LogWeightsFn, log_weights
+from vaekit.models.base import BaseModel, LogWeightsFn, ModelExample, log_weights
 from vaekit.models.checks import check_data_batch
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import LabelConditioner
@@ -97,6 +97,7 @@ class VQVAEOutput:
     p_z: Distribution
     z: Tensor
     p_x: Distribution
+    group_sizes: tuple[int, ...] = ()
 
 
 @register("model", "vqvae")
@@ -249,6 +250,18 @@ class VQVAE(BaseModel):
         indices = self.prior.sample(n, temperature, y)
         p_x = self.decode_indices(indices)
         return p_x.mean if mean else p_x.sample()
+
+    @classmethod
+    def examples(cls) -> list[ModelExample]:
+        """Tiny VQ-VAEs for the contract tests: stage one (no prior; it cannot sample) and one with a
+        class-conditional prior over codes (stage two's model, which samples; nothing of it trains on "vq")."""
+        images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        spec = {"type": "vqvae", "num_codes": 8, "code_dim": 4, "channels": [8], "residual_blocks": 0}
+        prior = {"width": 8, "layers": 1, "heads": 2, "n_classes": 2}
+        return [
+            ModelExample({**spec, "init": "random"}, images),
+            ModelExample({**spec, "prior": prior}, images, torch.tensor([0, 1, 0, 1]), objectives={}),
+        ]
 
     def with_prior(self, prior: TransformerCodePrior | None) -> VQVAE:
         """A VQ-VAE sharing this one's trained parts, with ``prior`` over its codes (None removes it)."""

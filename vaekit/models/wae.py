@@ -15,20 +15,13 @@ from vaekit.models.vae import VAE
 from vaekit.registry import register_builder
 
 
-@register_builder("wae", objective="wae")
+@register_builder("wae", objective="wae", mirrors=build_vae)
 def build_wae(
     data_shape: Sequence[int],
     latent_dim: int = 8,
     posterior: str = "deterministic",
-    architecture: str = "mlp",
     hidden: Sequence[int] = (512, 512),
-    channels: Sequence[int] = (32, 64),
-    residual_blocks: int = 0,
-    activation: str = "relu",
-    likelihood: str | dict[str, Any] = "bernoulli",
-    prior: str | dict[str, Any] = "normal",
-    n_classes: int | None = None,
-    n_attributes: int | None = None,
+    **arguments: Any,
 ) -> VAE:
     """Build a WAE for examples of ``data_shape``: train it with the "wae" objective.
 
@@ -36,26 +29,13 @@ def build_wae(
         data_shape: shape of one example.
         latent_dim: number of latent dimensions.
         posterior: "deterministic" (a point-mass encoder, as in the paper) or "gaussian".
-        architecture, hidden, channels, residual_blocks, activation, likelihood, prior,
-            n_classes, n_attributes: as for :func:`~vaekit.models.builders.build_vae`.
+        hidden: MLP hidden widths.
+        **arguments: any other argument of :func:`~vaekit.models.builders.build_vae`, with its defaults.
 
     Returns:
-        The model, untrained. Its importance-sampled likelihood is meaningful only with a
-        Gaussian posterior (a point mass has no density to weigh samples with).
+        The model, untrained. Its importance-sampled likelihood is defined only with a Gaussian
+        posterior (a point mass has no density to weigh samples with).
     """
     if posterior not in ("deterministic", "gaussian"):
         raise ValueError(f"a WAE posterior is 'deterministic' or 'gaussian', got {posterior!r}")
-    return build_vae(
-        data_shape,
-        latent_dim=latent_dim,
-        architecture=architecture,
-        hidden=hidden,
-        channels=channels,
-        residual_blocks=residual_blocks,
-        activation=activation,
-        likelihood=likelihood,
-        prior=prior,
-        posterior=posterior,
-        n_classes=n_classes,
-        n_attributes=n_attributes,
-    )
+    return build_vae(data_shape, latent_dim=latent_dim, posterior=posterior, hidden=hidden, **arguments)

@@ -37,7 +37,28 @@ class SqueezeExcitation(nn.Module):
         return x * self.gate(x)  # (B, C, H, W) * (B, C, 1, 1)
 
 
-class EncoderCell(nn.Module):
+class ResidualCell(nn.Module):
+    """x + residual_scale * body(x), where body is the given layers (then a squeeze-and-excitation gate).
+
+    Args:
+        layers: the residual branch, (B, C, H, W) -> (B, C, H, W).
+        channels: C.
+        squeeze_excitation: end the branch with the SE gate.
+        residual_scale: factor of the residual branch.
+    """
+
+    def __init__(self, layers: list[nn.Module], channels: int, squeeze_excitation: bool, residual_scale: float):
+        super().__init__()
+        if squeeze_excitation:
+            layers = [*layers, SqueezeExcitation(channels)]
+        self.body = nn.Sequential(*layers)
+        self.residual_scale = float(residual_scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.residual_scale * self.body(x)
+
+
+class EncoderCell(ResidualCell):
     """Bottom-up residual cell: BN-Swish-Conv3x3, twice, then squeeze-and-excitation.
 
     Args:
@@ -47,7 +68,6 @@ class EncoderCell(nn.Module):
     """
 
     def __init__(self, channels: int, squeeze_excitation: bool = True, residual_scale: float = 0.1):
-        super().__init__()
         layers: list[nn.Module] = [
             nn.BatchNorm2d(channels),
             nn.SiLU(),
@@ -56,16 +76,10 @@ class EncoderCell(nn.Module):
             nn.SiLU(),
             nn.Conv2d(channels, channels, 3, padding=1),
         ]
-        if squeeze_excitation:
-            layers.append(SqueezeExcitation(channels))
-        self.body = nn.Sequential(*layers)
-        self.residual_scale = float(residual_scale)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.residual_scale * self.body(x)
+        super().__init__(layers, channels, squeeze_excitation, residual_scale)
 
 
-class GenerativeCell(nn.Module):
+class GenerativeCell(ResidualCell):
     """Top-down residual cell: an inverted bottleneck around a depthwise convolution.
 
     Args:
@@ -84,7 +98,6 @@ class GenerativeCell(nn.Module):
         squeeze_excitation: bool = True,
         residual_scale: float = 0.1,
     ):
-        super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"the depthwise kernel size must be odd, got {kernel_size}")
         wide = channels * int(expansion)
@@ -99,13 +112,7 @@ class GenerativeCell(nn.Module):
             nn.Conv2d(wide, channels, 1),
             nn.BatchNorm2d(channels),
         ]
-        if squeeze_excitation:
-            layers.append(SqueezeExcitation(channels))
-        self.body = nn.Sequential(*layers)
-        self.residual_scale = float(residual_scale)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.residual_scale * self.body(x)
+        super().__init__(layers, channels, squeeze_excitation, residual_scale)
 
 
 class DownsampleCell(nn.Module):

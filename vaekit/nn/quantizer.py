@@ -8,7 +8,6 @@ at encoder outputs of the current batch (as in Jukebox, Dhariwal et al. 2020).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -114,6 +113,9 @@ class VectorQuantizer(Part):
         # Saved with the weights, so a loaded model is not re-initialized.
         self.register_buffer("initialized", torch.tensor(init == "random"))
         self._pending: list[Tensor] = []  # encoder outputs pooled for the k-means initialization
+        # Set by the training loop under data parallelism (vaekit.train.sync.Replicas): the statistics are then
+        # those of the global batch and the random decisions rank 0's, so every rank holds the same codebook.
+        self.replicas = None
 
     # ------------------------------------------------------------------ lookup
     def nearest(self, flat: Tensor) -> Tensor:
@@ -160,12 +162,19 @@ class VectorQuantizer(Part):
     @torch.no_grad()
     def _initialize(self, flat: Tensor) -> None:
         """Pool the first ``init_batches`` batches, then set the codebook by k-means on them."""
+        if self.replicas is not None:
+            flat = self.replicas.gather(flat)  # the global batch, in rank order
         self._pending.append(flat)
         if len(self._pending) < self.init_batches:
             return
         vectors = torch.cat(self._pending)
         self._pending = []
-        centroids = kmeans(vectors, self.num_codes, self.kmeans_iterations)
+        if self.replicas is None or self.replicas.rank == 0:
+            centroids = kmeans(vectors, self.num_codes, self.kmeans_iterations)
+        else:
+            centroids = vectors.new_empty(self.num_codes, self.code_dim)
+        if self.replicas is not None:
+            self.replicas.broadcast(centroids)  # rank 0's random starts decide
         self.codebook.data.copy_(centroids)
         expected = flat.shape[0] / self.num_codes  # assignments per code and batch, if spread evenly
         self.ema_count.fill_(expected)
@@ -178,30 +187,36 @@ class VectorQuantizer(Part):
         """Update the usage averages, the EMA codebook, and restart dead codes."""
         one_hot = F.one_hot(indices, self.num_codes).to(flat.dtype)  # (N, K)
         counts = one_hot.sum(0)  # (K,)
+        sums = one_hot.t() @ flat if self.update == "ema" else flat.new_zeros(self.num_codes, 0)  # (K, D) or (K, 0)
+        n = flat.shape[0]
+        if self.replicas is not None:  # the counts and sums of the global batch, before the update
+            packed = self.replicas.sum(torch.cat([counts[:, None], sums, counts.new_full((self.num_codes, 1), n)], 1))
+            counts, sums, n = packed[:, 0], packed[:, 1:-1], int(packed[0, -1].item())
         self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         if self.update == "ema":
-            self.ema_sum.mul_(self.decay).add_(one_hot.t() @ flat, alpha=1 - self.decay)  # (K, D)
+            self.ema_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)  # (K, D)
             total = self.ema_count.sum()
             # Laplace-smoothed cluster sizes keep empty codes finite while preserving the total count.
             size = (self.ema_count + self.epsilon) / (total + self.num_codes * self.epsilon) * total
             self.codebook.copy_(self.ema_sum / size[:, None])
         if self.restart_dead and bool(self.initialized):
-            self._restart(flat)
+            self._restart(flat, n)
 
     @torch.no_grad()
-    def _restart(self, flat: Tensor) -> None:
-        dead = self.ema_count < self.dead_threshold * flat.shape[0] / self.num_codes  # (K,)
+    def _restart(self, flat: Tensor, n: int) -> None:
+        """Re-place the codes whose EMA count fell below the threshold (``n``: vectors in the global batch)."""
+        dead = self.ema_count < self.dead_threshold * n / self.num_codes  # (K,)
         n_dead = int(dead.sum())
         if n_dead == 0:
             return
+        if self.replicas is not None:
+            flat = self.replicas.gather(flat)  # draw from the global batch, as one process would
         pick = torch.randint(0, flat.shape[0], (n_dead,), device=flat.device)
         fresh = flat[pick] + 1e-3 * flat.std() * torch.randn(n_dead, self.code_dim, device=flat.device)
+        if self.replicas is not None:
+            self.replicas.broadcast(fresh)  # rank 0's draws decide
         self.codebook.data[dead] = fresh
         # Give restarted codes the average count, so they are not declared dead again at once.
-        self.ema_count[dead] = flat.shape[0] / self.num_codes
+        self.ema_count[dead] = n / self.num_codes
         if self.update == "ema":
             self.ema_sum[dead] = fresh * self.ema_count[dead, None]
-
-    def bits_per_code(self) -> float:
-        """log2 K: the information in one code index under the uniform prior."""
-        return math.log2(self.num_codes)

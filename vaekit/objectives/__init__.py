@@ -1,6 +1,14 @@
 """Objectives (plain functions and configured callables) and weight schedules."""
 
-from vaekit.objectives.elbo import LossOutput, elbo, free_bits_kl, iwae_bound, log_mean_exp
+from vaekit.objectives.elbo import (
+    LossOutput,
+    elbo,
+    free_bits_kl,
+    iwae_bound,
+    kl_balance_coefficients,
+    kl_per_group,
+    log_mean_exp,
+)
 from vaekit.objectives.hierarchical import HierarchicalELBO, SpectralPenalty
 from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
@@ -31,6 +39,8 @@ __all__ = [
     "free_bits_kl",
     "iwae_bound",
     "kernel_matrix",
+    "kl_balance_coefficients",
+    "kl_per_group",
     "log_mean_exp",
     "m2_class_bounds",
     "m2_loss",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -50,6 +51,32 @@ def free_bits_kl(kl_per_dim: Tensor, floor: float, groups: int | None = None) ->
     return mean.clamp_min(floor).sum()
 
 
+def kl_per_group(kl_per_dim: Tensor, group_sizes: Sequence[int]) -> Tensor:
+    """Sum the KL of each group's dimensions: (..., D) -> (..., L)."""
+    return torch.stack([part.sum(-1) for part in kl_per_dim.split(list(group_sizes), -1)], -1)
+
+
+def kl_balance_coefficients(kl_groups: Tensor, group_sizes: Sequence[int], floor: float = 0.01) -> Tensor:
+    """NVAE's KL balancing weights (Vahdat & Kautz 2020, appendix A): gamma_l proportional to the
+    batch-mean KL of group l per share of the latent dimensions it holds, normalized to mean 1.
+
+    Groups that carry much information per dimension are pushed harder, so that during warm-up no
+    group is switched off merely because others took the information first.
+
+    Args:
+        kl_groups: (N, L) KL of each group per example.
+        group_sizes: dimensions of each group.
+        floor: added to each group's mean KL so empty groups keep a small weight.
+
+    Returns:
+        (L,) weights without gradient, mean 1.
+    """
+    mean_kl = kl_groups.detach().abs().mean(0) + floor  # (L,)
+    sizes = torch.tensor([float(s) for s in group_sizes], device=kl_groups.device, dtype=kl_groups.dtype)
+    gamma = mean_kl / (sizes / sizes.sum())  # (L,)
+    return gamma / gamma.mean()
+
+
 def elbo(
     output: VAEOutput,
     x: Tensor,
@@ -58,6 +85,7 @@ def elbo(
     free_bits_groups: int | None = None,
     capacity: float | None = None,
     capacity_weight: float = 1000.0,
+    kl_balance: bool = False,
 ) -> LossOutput:
     """The negative ELBO, -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z)), averaged over the batch.
 
@@ -70,6 +98,9 @@ def elbo(
         capacity: the capacity C of Burgess et al. (2018): the KL term becomes
             ``capacity_weight * |KL - C|`` (``beta`` is then not used).
         capacity_weight: gamma of the capacity objective.
+        kl_balance: weight the KL of each latent group (``output.group_sizes``) by NVAE's balancing
+            coefficients (:func:`kl_balance_coefficients`); used when neither capacity nor free bits are
+            set, and only for a model with several groups whose KL factorizes per dimension.
 
     Returns:
         ``LossOutput`` with terms ``reconstruction`` (-log p(x|z)), ``kl``, ``elbo`` (the true
@@ -78,18 +109,24 @@ def elbo(
     reconstruction = _sample_mean(-output.p_x.log_prob(x))  # (B,)
     kl = kl_terms(output.q_z, output.p_z, output.z)
     rec_mean, kl_mean = reconstruction.mean(), kl.total.mean()
+    per_dim = None if kl.per_dim is None else kl.per_dim.flatten(0, -2)  # (S*B, D)
+    sizes = output.group_sizes
     if capacity is not None:
         penalty = capacity_weight * (kl_mean - capacity).abs()
     elif free_bits > 0:
-        if kl.per_dim is None:
+        if per_dim is None:
             if free_bits_groups not in (None, 1):
                 raise ValueError("free bits per dimension need a KL that factorizes (a Gaussian prior)")
             # Only the total is known: charge it at least the sum of the per-dimension floors.
             floor = free_bits if free_bits_groups == 1 else free_bits * output.z.shape[-1]
             penalty = beta * kl_mean.clamp_min(floor)
         else:
-            per_dim = kl.per_dim if kl.per_dim.dim() == 2 else kl.per_dim.flatten(0, -2)
             penalty = beta * free_bits_kl(per_dim, free_bits, free_bits_groups)
+    elif kl_balance and len(sizes) > 1:
+        if per_dim is None:
+            raise ValueError("KL balancing needs a KL per latent dimension (diagonal Gaussian posterior and prior)")
+        kl_groups = kl_per_group(per_dim, sizes)  # (S*B, L)
+        penalty = beta * (kl_groups * kl_balance_coefficients(kl_groups, sizes)).sum(-1).mean()
     else:
         penalty = beta * kl_mean
     loss = rec_mean + penalty
@@ -100,8 +137,8 @@ def elbo(
         "elbo": -(rec_mean + kl_mean).detach(),
     }
     vectors = {}
-    if kl.per_dim is not None:
-        vectors["kl_per_dim"] = kl.per_dim.detach().flatten(0, -2).mean(0)
+    if per_dim is not None:
+        vectors["kl_per_dim"] = per_dim.detach().mean(0)
     return LossOutput(loss, terms, vectors)
 
 

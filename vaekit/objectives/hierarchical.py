@@ -2,49 +2,21 @@
 and spectral regularization. (NVAE's fourth stabilizer, skipping updates with outlier gradient norms,
 belongs to the training loop: ``vaekit.train.fit(..., skip_grad_norm=...)``.)
 
-The objective works with any model whose output carries ``group_sizes`` (a
-:class:`~vaekit.models.hierarchical.HierarchicalOutput`); a plain VAE counts as one group.
+The objective works with any model; the groups are those of the output's ``group_sizes`` (a
+:class:`~vaekit.models.hierarchical.HierarchicalOutput`'s); a plain VAE counts as one group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from vaekit.distributions.kl import kl_terms
-from vaekit.objectives.elbo import LossOutput
-from vaekit.objectives.objective import Objective, split_batch
+from vaekit.objectives.elbo import LossOutput, kl_per_group
+from vaekit.objectives.objective import ELBOObjective, split_batch
 from vaekit.objectives.schedules import Schedule, as_schedule
 from vaekit.registry import register
-
-
-def kl_per_group(kl_per_dim: Tensor, group_sizes: Sequence[int]) -> Tensor:
-    """Sum the KL of each group's dimensions: (..., D) -> (..., L)."""
-    return torch.stack([part.sum(-1) for part in kl_per_dim.split(list(group_sizes), -1)], -1)
-
-
-def kl_balance_coefficients(kl_groups: Tensor, group_sizes: Sequence[int], floor: float = 0.01) -> Tensor:
-    """NVAE's KL balancing weights (Vahdat & Kautz 2020, appendix A): gamma_l proportional to the
-    batch-mean KL of group l per share of the latent dimensions it holds, normalized to mean 1.
-
-    Groups that carry much information per dimension are pushed harder, so that during warm-up no
-    group is switched off merely because others took the information first.
-
-    Args:
-        kl_groups: (N, L) KL of each group per example.
-        group_sizes: dimensions of each group.
-        floor: added to each group's mean KL so empty groups keep a small weight.
-
-    Returns:
-        (L,) weights without gradient, mean 1.
-    """
-    mean_kl = kl_groups.detach().abs().mean(0) + floor  # (L,)
-    sizes = torch.tensor([float(s) for s in group_sizes], device=kl_groups.device, dtype=kl_groups.dtype)
-    gamma = mean_kl / (sizes / sizes.sum())  # (L,)
-    return gamma / gamma.mean()
 
 
 def spectral_weights(model: nn.Module) -> list[tuple[str, Tensor]]:
@@ -115,7 +87,7 @@ class SpectralPenalty:
 
 
 @register("objective", "hierarchical_elbo")
-class HierarchicalELBO(Objective):
+class HierarchicalELBO(ELBOObjective):
     """Negative ELBO of a hierarchical VAE, with warm-up, KL balancing and spectral regularization.
 
     loss = E[-log p(x|z)] + beta * sum_l gamma_l KL_l + lambda * sum_W sigma_max(W)
@@ -123,7 +95,9 @@ class HierarchicalELBO(Objective):
     where KL_l = E_q[KL(q(z_l|x, z_<l) || p(z_l|z_<l))] is analytic in z_l given the drawn upper
     groups, gamma_l are the KL-balancing weights while ``beta < 1`` (all 1 afterwards, so the
     bound is the true ELBO), and sigma_max are the largest singular values of the model's
-    convolution and linear weights.
+    convolution and linear weights. The ELBO part is :func:`~vaekit.objectives.elbo.elbo` (so
+    free bits and capacity apply as to any model); this objective adds the warm-up's balancing,
+    the spectral penalty and the per-group diagnostics.
 
     Args:
         beta: KL weight: a number or a schedule config; the KL warm-up is
@@ -134,6 +108,10 @@ class HierarchicalELBO(Objective):
         active_threshold: a latent dimension counts as active in a batch if the variance of its
             posterior mean over the batch exceeds this (Burda et al. 2015).
         samples: draws of the latents per example.
+        free_bits: floor in nats per latent dimension (or group), as in :func:`~vaekit.objectives.elbo.elbo`.
+        free_bits_groups: number of equal groups for free bits (None: per dimension).
+        capacity: None, a number, or a schedule config for the capacity form |KL - C|.
+        capacity_weight: gamma of the capacity form.
 
     Logged terms: ``loss``, ``reconstruction``, ``kl``, ``elbo``, ``beta``, ``kl_group_<l>`` (top
     group 0), ``active_units`` (batch estimate), ``spectral`` (sum of singular values, when
@@ -148,49 +126,34 @@ class HierarchicalELBO(Objective):
         power_iterations: int = 1,
         active_threshold: float = 0.01,
         samples: int = 1,
+        free_bits: float = 0.0,
+        free_bits_groups: int | None = None,
+        capacity: float | dict | Schedule | None = None,
+        capacity_weight: float = 1000.0,
     ):
-        self.beta = as_schedule(beta)
-        self.kl_balance = bool(kl_balance)
+        super().__init__(beta, free_bits, free_bits_groups, capacity, capacity_weight, samples, kl_balance)
         self.spectral_weight = as_schedule(spectral_weight)
         self.spectral = SpectralPenalty(iterations=power_iterations)
         self.active_threshold = float(active_threshold)
-        self.samples = int(samples)
 
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, y = split_batch(batch)
         out = model(x, y, n_samples=self.samples, check=False)
-        sizes = tuple(getattr(out, "group_sizes", ()) or (out.z.shape[-1],))
-        reconstruction = -out.p_x.log_prob(x)  # (B,) or (S, B)
-        kl = kl_terms(out.q_z, out.p_z, out.z)
-        if kl.per_dim is None:
-            raise ValueError("the hierarchical ELBO needs diagonal Gaussian posteriors and priors")
-        per_dim = kl.per_dim.flatten(0, -2)  # (S*B, D)
-        kl_groups = kl_per_group(per_dim, sizes)  # (S*B, L)
-        rec_mean, kl_mean = reconstruction.mean(), kl_groups.sum(-1).mean()
-        beta = float(self.beta(step))
-        if self.kl_balance and beta < 1.0 and len(sizes) > 1:
-            gamma = kl_balance_coefficients(kl_groups, sizes)  # (L,)
-            kl_penalty = (kl_groups * gamma).sum(-1).mean()
-        else:
-            kl_penalty = kl_mean
-        loss = rec_mean + beta * kl_penalty
-        terms = {
-            "reconstruction": rec_mean.detach(),
-            "kl": kl_mean.detach(),
-            "elbo": -(rec_mean + kl_mean).detach(),
-            "beta": rec_mean.new_tensor(beta),
-        }
-        group_means = kl_groups.detach().mean(0)  # (L,)
-        for index, value in enumerate(group_means):
-            terms[f"kl_group_{index}"] = value
+        result = self.bound(out, x, step, kl_balance=self.kl_balance and float(self.beta(step)) < 1.0)
+        loss, terms = result.loss, result.terms
+        vectors = dict(result.vectors)
+        if "kl_per_dim" in vectors:
+            group_means = kl_per_group(vectors["kl_per_dim"], out.group_sizes or (out.z.shape[-1],))  # (L,)
+            for index, value in enumerate(group_means):
+                terms[f"kl_group_{index}"] = value
+            vectors["kl_per_group"] = group_means
         means = out.q_z.mean.detach().flatten(0, -2)  # (S*B, D)
         if means.shape[0] > 1:
-            terms["active_units"] = (means.var(0) > self.active_threshold).sum().to(rec_mean.dtype)
+            terms["active_units"] = (means.var(0) > self.active_threshold).sum().to(loss.dtype)
         weight = 0.0 if self.spectral_weight is None else float(self.spectral_weight(step))
         if weight > 0:
             spectral = self.spectral(model)
             loss = loss + weight * spectral
             terms["spectral"] = spectral.detach()
         terms["loss"] = loss.detach()
-        vectors = {"kl_per_dim": per_dim.detach().mean(0), "kl_per_group": group_means}
         return LossOutput(loss, terms, vectors)

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from vaekit.models.output import VAEOutput
 from vaekit.objectives.elbo import LossOutput, elbo, iwae_bound
 from vaekit.objectives.schedules import Schedule, as_schedule
 from vaekit.registry import register
@@ -36,6 +37,8 @@ class ELBOObjective(Objective):
         capacity: None, a number, or a schedule config (``{"type": "capacity", ...}``) for |KL - C|.
         capacity_weight: gamma of the capacity form.
         samples: reparameterized draws of z per example.
+        kl_balance: weight the KL of each latent group by NVAE's balancing coefficients (models with
+            several latent groups; see :func:`~vaekit.objectives.elbo.elbo`).
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class ELBOObjective(Objective):
         capacity: float | dict | Schedule | None = None,
         capacity_weight: float = 1000.0,
         samples: int = 1,
+        kl_balance: bool = False,
     ):
         self.beta = as_schedule(beta)
         self.free_bits = float(free_bits)
@@ -53,10 +57,15 @@ class ELBOObjective(Objective):
         self.capacity = as_schedule(capacity)
         self.capacity_weight = float(capacity_weight)
         self.samples = int(samples)
+        self.kl_balance = bool(kl_balance)
 
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, y = split_batch(batch)
-        out = model(x, y, n_samples=self.samples, check=False)
+        return self.bound(model(x, y, n_samples=self.samples, check=False), x, step)
+
+    def bound(self, out: VAEOutput, x: Tensor, step: int, kl_balance: bool | None = None) -> LossOutput:
+        """:func:`~vaekit.objectives.elbo.elbo` of a forward output with this objective's settings at ``step``
+        (``kl_balance`` overrides the objective's own), with the term ``beta``."""
         beta = self.beta(step)
         result = elbo(
             out,
@@ -66,8 +75,9 @@ class ELBOObjective(Objective):
             free_bits_groups=self.free_bits_groups,
             capacity=None if self.capacity is None else self.capacity(step),
             capacity_weight=self.capacity_weight,
+            kl_balance=self.kl_balance if kl_balance is None else kl_balance,
         )
-        result.terms["beta"] = out.z.new_tensor(beta)
+        result.terms["beta"] = out.z.new_tensor(beta, dtype=result.loss.dtype)
         return result
 
 

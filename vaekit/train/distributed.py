@@ -36,12 +36,14 @@ class DistributedContext:
         device: the device this process trains on (collectives run there; gloo on CPU, nccl on CUDA).
         owns_group: whether this context created the process group (it then lives until the process exits,
             so later ``fit`` calls reuse it).
+        shard_weight: this rank's share of the global batch in the step in progress.
     """
 
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
     owns_group: bool = False
+    shard_weight: float = 1.0  # this rank's share of the current global batch (set by each training step)
 
     @classmethod
     def start(cls, device: torch.device) -> DistributedContext:
@@ -61,8 +63,8 @@ class DistributedContext:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
-        # kept for later fit calls in this process (re-initializing under torchrun can hang); freed at exit
-        atexit.register(_destroy_group)
+        # kept for later fit calls in this process (re-initializing under torchrun can hang); left at exit
+        atexit.register(shutdown)
         return cls(dist.get_rank(), dist.get_world_size(), device, owns_group=True)
 
     @property
@@ -144,14 +146,42 @@ class DistributedContext:
             dist.barrier()
 
 
-def _destroy_group() -> None:
-    if dist.is_available() and dist.is_initialized():
-        # Leave together: a rank that tears its gloo connections down while a peer still uses them
-        # can abort in gloo's threads at exit ("terminate called without an active exception").
+def shutdown() -> None:
+    """Leave the data-parallel run: every rank meets the others, then tears its process group down.
+
+    ``fit`` registers this to run at exit for a process group it created; call it yourself to end the
+    group earlier (it is safe to call twice, and a no-op without a group).
+
+    Why not ``barrier()`` and ``destroy_process_group()``: a gloo barrier returns on a rank as soon as that
+    rank has received its peers' messages, while its own last message may still sit in its write queue; if it
+    then closes its connections, the peer still inside the barrier sees them closed under it, and gloo aborts
+    that process ("terminate called without an active exception", SIGABRT). So the ranks meet on the
+    rendezvous store instead, a channel that is not being torn down: a rank arrives there only after every
+    gloo operation it started has completed, and once all have arrived no gloo message is in flight. Rank 0,
+    which may host the store, leaves last.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_world_size() > 1:
         try:
+            store = dist.distributed_c10d._get_default_store()
+        except (AttributeError, RuntimeError, ValueError):  # no store to meet on: the gloo barrier it is
             dist.barrier()
-        finally:
-            dist.destroy_process_group()
+        else:
+            _meet(store, "vaekit/shutdown/arrived", dist.get_world_size())
+            left = store.add("vaekit/shutdown/left", 1)
+            if left == dist.get_world_size():
+                store.set("vaekit/shutdown/all_left", "1")
+            if dist.get_rank() == 0:  # keep a store hosted here alive until every rank has read from it
+                store.wait(["vaekit/shutdown/all_left"])
+    dist.destroy_process_group()
+
+
+def _meet(store: dist.Store, key: str, world_size: int) -> None:
+    """Wait on the store until ``world_size`` processes have called this with ``key``."""
+    if store.add(key, 1) == world_size:
+        store.set(key + "/all", "1")
+    store.wait([key + "/all"])
 
 
 def _buckets(params: list[torch.nn.Parameter]) -> list[list[torch.nn.Parameter]]:

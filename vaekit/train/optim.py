@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-LR_SCHEDULES = ("constant", "cosine", "step")
+ScheduleFn = Callable[[float], float]
+# Learning-rate schedules by name: a function of the training progress in [0, 1] to a factor of the base rate.
+# A pure function of the step, so a resumed run needs only the step to continue its schedule.
+LR_SCHEDULES: dict[str, ScheduleFn] = {}
+
+
+def register_lr_schedule(name: str) -> Callable[[ScheduleFn], ScheduleFn]:
+    """Register ``factor(progress) -> float`` under ``name`` (usable as ``fit(lr_schedule=name)``)."""
+
+    def add(factor: ScheduleFn) -> ScheduleFn:
+        LR_SCHEDULES[name] = factor
+        return factor
+
+    return add
+
+
+@register_lr_schedule("constant")
+def _constant(progress: float) -> float:
+    return 1.0
+
+
+@register_lr_schedule("cosine")
+def _cosine(progress: float) -> float:
+    """From 1 down to 0 at the end of training."""
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@register_lr_schedule("step")
+def _step(progress: float) -> float:
+    """Halved after each third of training."""
+    return 0.5 ** min(int(3 * progress), 2)
 
 
 def optimizer_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -50,25 +81,20 @@ def make_optimizers(
 
 def check_lr_schedule(name: str) -> None:
     """Raise ValueError for an unknown schedule name."""
-    if name not in LR_SCHEDULES:
+    if not isinstance(name, str) or name not in LR_SCHEDULES:
         raise ValueError(f"unknown lr_schedule {name!r}; valid: {list(LR_SCHEDULES)}")
 
 
 def lr_at(schedule: str, base_lr: float, step: int, total_steps: int) -> float:
     """The learning rate of optimizer step ``step`` (0-based) out of ``total_steps``.
 
-    A pure function of the step, so a resumed run needs only the step to continue the schedule:
-    ``constant``; ``cosine`` (from ``base_lr`` down to 0 at the end); ``step`` (halved after each third).
+    ``schedule`` names an entry of :data:`LR_SCHEDULES`: ``constant``; ``cosine`` (from ``base_lr`` down to 0
+    at the end); ``step`` (halved after each third); or one added with :func:`register_lr_schedule`.
     """
-    if schedule == "constant" or total_steps <= 0:
-        return base_lr
-    progress = min(step / total_steps, 1.0)
-    if schedule == "cosine":
-        return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-    if schedule == "step":
-        return base_lr * 0.5 ** min(int(3 * progress), 2)
     check_lr_schedule(schedule)
-    raise AssertionError("unreachable")
+    if total_steps <= 0:
+        return base_lr
+    return base_lr * LR_SCHEDULES[schedule](min(step / total_steps, 1.0))
 
 
 def set_lr(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:

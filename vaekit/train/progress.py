@@ -45,6 +45,12 @@ class EpochProgress:
             self._bar.set_postfix(shown)  # redraws (at most every REFRESH_SECONDS)
             self._last = now
 
+    def step_to(self, done: int) -> None:
+        """Start from ``done`` batches (an epoch resumed in the middle)."""
+        self._done = done
+        if not self._bar.disable:
+            self._bar.update(done - self._bar.n)
+
     def close(self) -> None:
         """Remove the bar."""
         self._bar.close()

@@ -13,7 +13,8 @@ from vaekit.data import DynamicBinarize, load_digits
 from vaekit.distributions import diagonal_gaussian, kl_terms
 from vaekit.models import HierarchicalVAE
 from vaekit.objectives import HierarchicalELBO, SpectralPenalty
-from vaekit.objectives.hierarchical import kl_balance_coefficients, kl_per_group, spectral_weights
+from vaekit.objectives.elbo import kl_balance_coefficients, kl_per_group
+from vaekit.objectives.hierarchical import spectral_weights
 from vaekit.train import fit
 
 TINY = {"channels": 8, "latent_channels": 2, "groups_per_scale": [1, 2], "preprocess_scales": 1, "expansion": 2}
