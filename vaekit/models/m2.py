@@ -191,14 +191,6 @@ class M2(VAE):
             ModelExample(conv, torch.rand(6, 1, 8, 8, generator=gen), y),
         ]
 
-    # -------------------------------------------------------------- generation
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, y: Tensor | None = None, mean: bool = True) -> Tensor:
-        """Draw n examples of class ``y`` (one label, or one per example); without y, classes from p(y)."""
-        if y is None:
-            y = torch.randint(self.n_classes, (n,), device=self._device())
-        return super().sample(n, temperature, y, mean)
-
 
 @register_builder("m2", objective="m2")
 def build_m2(
