@@ -24,7 +24,8 @@ def test_uneven_budgets_and_small_classes():
     y = torch.tensor([0] * 3 + [1] * 50 + [2] * 50)
     counts = torch.bincount(y[balanced_label_indices(y, 30, seed=0)], minlength=3).tolist()
     assert counts[0] == 3 and sum(counts) == 30 and abs(counts[1] - counts[2]) <= 1  # class 0 gives all it has
-    counts = torch.bincount(y[balanced_label_indices(torch.arange(20) % 3, 7, seed=2)], minlength=3)
+    y3 = torch.arange(20) % 3
+    counts = torch.bincount(y3[balanced_label_indices(y3, 7, seed=2)], minlength=3)
     assert sorted(counts.tolist()) == [2, 2, 3]  # 7 labels over 3 classes: one class gets the extra one
     with pytest.raises(DataError, match="at least that many"):
         keep_labels(y, 200)
