@@ -15,9 +15,9 @@ import vaekit
 from vaekit.distributions import has_density
 from vaekit.evaluate import log_likelihood
 from vaekit.io import load
-from vaekit.models import BaseModel, ModelExample, ObjectiveMismatchError, SamplingUnavailableError
+from vaekit.models import BaseModel, ModelExample, ObjectiveMismatchError, SamplingUnavailableError, VAEOutput
 from vaekit.objectives import elbo
-from vaekit.registry import build, build_model, model_builders, registered
+from vaekit.registry import build, model_builders, registered
 
 
 def _import_every_module() -> None:
@@ -45,7 +45,7 @@ CASE_IDS = [f"{name}-{i}-{example.spec['type']}" for name, i, example in CASES]
 
 def _build(example: ModelExample) -> BaseModel:
     torch.manual_seed(0)
-    return build_model(example.spec, list(example.x.shape[1:]))
+    return example.build()
 
 
 def _objectives(example: ModelExample) -> dict[str, dict]:
@@ -130,6 +130,7 @@ def test_save_then_load_gives_bit_identical_outputs(name, index, example, tmp_pa
     for m in (model, loaded):
         torch.manual_seed(3)
         out = m(example.x, example.y)
+        assert isinstance(out, VAEOutput), f"{name}'s forward must return a VAEOutput (or a subclass)"
         outputs.append((out.z, out.p_x.mean, m.reconstruct(example.x, example.y)))
     for before, after in zip(*outputs):
         assert torch.equal(before, after)

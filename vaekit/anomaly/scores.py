@@ -16,7 +16,7 @@ data always give the same scores.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -25,8 +25,6 @@ from torch.distributions import Distribution, Independent
 
 from vaekit.evaluate import log_likelihood
 from vaekit.models.base import log_weights
-
-SCORES = ("elbo", "reconstruction_nll", "nll", "reconstruction")
 
 
 @dataclass
@@ -64,25 +62,42 @@ def _per_value_log_prob(p_x: Distribution, x: Tensor) -> Tensor:
     return p_x.base_dist.log_prob(x)
 
 
+def _elbo(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    return -model.log_importance_weights(xb, settings.n_samples).mean(0)  # (B,)
+
+
+def _reconstruction_nll(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    out = model(xb, n_samples=settings.n_samples, check=True)
+    return -out.p_x.log_prob(xb).reshape(-1, xb.shape[0]).mean(0)  # (S, B) -> (B,)
+
+
+def _nll(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    return -log_likelihood(model, xb, k=settings.k, batch_size=settings.batch_size)
+
+
+def _reconstruction(model: nn.Module, xb: Tensor, settings: ScoreSettings) -> Tensor:
+    error = (xb - model.reconstruct(xb)) ** 2  # (B, *data_shape)
+    return error.flatten(1).sum(1)
+
+
+ScoreFn = Callable[[nn.Module, Tensor, ScoreSettings], Tensor]
+# The scores by name: each maps a batch (B, *data_shape) to (B,) scores, higher = more anomalous.
+SCORES: dict[str, ScoreFn] = {
+    "elbo": _elbo,
+    "reconstruction_nll": _reconstruction_nll,
+    "nll": _nll,
+    "reconstruction": _reconstruction,
+}
+
+
 @torch.no_grad()
 def anomaly_scores(model: nn.Module, x: Tensor, settings: ScoreSettings) -> Tensor:
     """Scores of the examples ``x`` (N, *data_shape) under ``model``: shape (N,), higher = more anomalous."""
     model.eval()
+    score = SCORES[settings.score]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        if settings.score == "nll":
-            return -log_likelihood(model, x, k=settings.k, batch_size=settings.batch_size)
-        parts = []
-        for xb in _batches(x, settings.batch_size):
-            if settings.score == "elbo":
-                parts.append(-model.log_importance_weights(xb, settings.n_samples).mean(0))  # (B,)
-            elif settings.score == "reconstruction_nll":
-                out = model(xb, n_samples=settings.n_samples, check=True)
-                parts.append(-out.p_x.log_prob(xb).reshape(-1, xb.shape[0]).mean(0))  # (S, B) -> (B,)
-            else:
-                error = (xb - model.reconstruct(xb)) ** 2  # (B, *data_shape)
-                parts.append(error.flatten(1).sum(1))
-        return torch.cat(parts)
+        return torch.cat([score(model, xb, settings) for xb in _batches(x, settings.batch_size)])
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 """Models composed from parts."""
 
 from vaekit.models.base import BaseModel, ModelExample, ObjectiveMismatchError, log_weights
-from vaekit.models.builders import build_vae
+from vaekit.models.builders import build_conditioner, build_prior, build_vae
 from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
@@ -31,8 +31,10 @@ __all__ = [
     "VAEGAN",
     "VAEOutput",
     "VQVAE",
+    "build_conditioner",
     "build_hierarchical",
     "build_m2",
+    "build_prior",
     "build_sequence_vae",
     "build_vae",
     "build_vaegan",

@@ -60,8 +60,9 @@ class ModelExample:
     """A tiny instance of a model and a batch for it: what the model contract tests run on.
 
     Attributes:
-        spec: the builder config, ``{"type": builder name, **arguments}`` (see
-            :func:`vaekit.registry.build_model`); the data shape is ``x.shape[1:]``.
+        spec: a builder config, ``{"type": builder name, **arguments}`` (see :func:`vaekit.registry.build_model`;
+            the data shape is ``x.shape[1:]``), or, for a model class without a builder, its own config
+            ``{"type": registered model name, **constructor arguments}``.
         x: a batch of a few examples, (B, *data_shape) (B >= 4: the MMD of the WAE needs pairs).
         y: the conditions of a conditional model, else None.
         objectives: objective name -> constructor arguments to test with; None: every objective
@@ -72,6 +73,14 @@ class ModelExample:
     x: Tensor
     y: Tensor | None = None
     objectives: dict[str, dict[str, Any]] | None = field(default=None)
+
+    def build(self) -> BaseModel:
+        """The (untrained) model of this example, through its builder if ``spec`` names one."""
+        from vaekit.registry import build, build_model, model_builders
+
+        if self.spec.get("type") in model_builders():
+            return build_model(self.spec, list(self.x.shape[1:]))
+        return build("model", self.spec)
 
 
 class BaseModel(nn.Module):

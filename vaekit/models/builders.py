@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
+from vaekit.distributions.priors import Prior
 from vaekit.models.conditioner import Conditioner
 from vaekit.models.vae import VAE
-from vaekit.registry import build, register_builder
+from vaekit.registry import build, register_builder, registered
 
 
 def build_conditioner(n_classes: int | None = None, n_attributes: int | None = None) -> Conditioner | None:
@@ -87,8 +89,15 @@ def build_vae(
         },
     )
     post = build("posterior", {"type": posterior, "in_features": encoder.out_features + cond, "latent_dim": latent_dim})
-    prior_spec = {"type": prior} if isinstance(prior, str) else dict(prior)
-    prior_spec["latent_dim"] = latent_dim
-    if prior_spec["type"] == "vamp":
-        prior_spec.setdefault("input_shape", data_shape)
-    return VAE(data_shape, encoder, post, build("prior", prior_spec), decoder, lik, conditioner)
+    return VAE(data_shape, encoder, post, build_prior(prior, latent_dim, data_shape), decoder, lik, conditioner)
+
+
+def build_prior(prior: str | dict[str, Any], latent_dim: int, data_shape: Sequence[int]) -> Prior:
+    """The prior named by ``prior`` (a registered prior's name or config) over ``latent_dim`` latents; a prior
+    that works in data space (it takes ``input_shape``, as the VampPrior's pseudo-inputs) gets the data's shape."""
+    spec = {"type": prior} if isinstance(prior, str) else dict(prior)
+    spec["latent_dim"] = latent_dim
+    cls = registered("prior").get(spec.get("type"))
+    if cls is not None and "input_shape" in inspect.signature(cls.__init__).parameters:
+        spec.setdefault("input_shape", list(data_shape))
+    return build("prior", spec)

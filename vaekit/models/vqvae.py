@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -75,29 +75,22 @@ class CodePriorDistribution(Distribution):
 
 
 @dataclass
-class VQVAEOutput:
-    """What one forward pass of a VQ-VAE produces.
-
-    The fields ``q_z``, ``p_z``, ``z`` and ``p_x`` are those of :class:`vaekit.models.VAEOutput`, with the
-    code grid as the latent, so :func:`vaekit.objectives.elbo` of this output is the VQ-VAE's bound:
-    the KL of the point-mass posterior is -log p(codes), L log K under the uniform prior.
+class VQVAEOutput(VAEOutput):
+    """What one forward pass of a VQ-VAE produces: a :class:`vaekit.models.VAEOutput` whose latent is the
+    code grid, so :func:`vaekit.objectives.elbo` of this output is the VQ-VAE's bound (the KL of the
+    point-mass posterior is -log p(codes): L log K under the uniform prior), plus the quantizer's work.
 
     Attributes:
-        z_e: encoder outputs, (B, D, h, w).
-        quantized: the quantizer's output (straight-through latents, indices, losses, diagnostics).
         q_z: the point-mass posterior over code grids.
         p_z: the prior over code grids.
         z: the code grid of each input, (B, h, w) integers.
         p_x: the likelihood p(x | z_q), batch shape (B,).
+        z_e: encoder outputs, (B, D, h, w).
+        quantized: the quantizer's output (straight-through latents, indices, losses, diagnostics).
     """
 
-    z_e: Tensor
-    quantized: QuantizerOutput
-    q_z: Distribution
-    p_z: Distribution
-    z: Tensor
-    p_x: Distribution
-    group_sizes: tuple[int, ...] = ()
+    z_e: Tensor = field(kw_only=True)
+    quantized: QuantizerOutput = field(kw_only=True)
 
 
 @register("model", "vqvae")
@@ -170,7 +163,7 @@ class VQVAE(BaseModel):
         q = self.quantizer(z_e)
         q_z = CodePosterior(q.indices)
         z = q_z.sample() if n_samples == 1 else q_z.sample((n_samples,))
-        return VQVAEOutput(z_e, q, q_z, self._code_prior(y), z, self.decode(q.z_q))
+        return VQVAEOutput(q_z=q_z, p_z=self._code_prior(y), z=z, p_x=self.decode(q.z_q), z_e=z_e, quantized=q)
 
     def _code_prior(self, y: Tensor | None) -> CodePriorDistribution:
         """p(codes); labels condition it only when the prior is class-conditional."""
