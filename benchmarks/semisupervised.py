@@ -180,7 +180,10 @@ def main() -> None:
     print(table)
     print(setup)
     if not args.no_record:
-        append_results("Semi-supervised Fashion-MNIST (benchmarks/semisupervised.py)", f"{setup}\n\n{table}")
+        budgets = "/".join(str(n) for n in args.labels)
+        title = f"Semi-supervised Fashion-MNIST, {budgets} labels, M2 {args.m2_epochs} epochs"
+        title += " (benchmarks/semisupervised.py)"
+        append_results(title, f"{setup}\n\n{table}")
 
 
 if __name__ == "__main__":
