@@ -54,7 +54,11 @@ class DataConfig:
     )
     max_length: int | None = _option(None, "text/sequences: tokens per example, end token included (null: longest)")
     long_lines: str = _option("truncate", "text/sequences: lines over max_length: truncate (counted), drop or refuse")
-    split_seed: int = _option(0, "seed of the train/validation/test split")
+    split_seed: int = _option(0, "seed of the train/validation/test split and of which examples keep their label")
+    labels: int | None = _option(
+        None, "semi-supervised models (m2): keep this many training labels, balanced per class; the rest are unlabelled"
+    )
+    labelled_share: float = _option(0.1, "with labels: repeat the labelled examples to make this share of an epoch")
 
 
 @dataclass
@@ -91,6 +95,7 @@ class EvaluateConfig:
     plots: bool = _option(True, "draw the PNGs (samples, reconstructions, ...) into the run folder")
 
 
+LABELLED_MODELS = ("m2",)  # builders that take the data's n_classes without model.conditional
 FEATURE_LIKELIHOOD = {"type": "gaussian", "variance": "learned"}
 
 
@@ -317,9 +322,10 @@ def model_spec(config: RunConfig, n_classes: int | None, image_data: bool) -> di
     spec = {"type": name, **defaults, **user}
     if not image_data and "likelihood" not in user and "likelihood" in defaults:
         spec["likelihood"] = dict(FEATURE_LIKELIHOOD)
-    if conditional:
+    if conditional or name in LABELLED_MODELS:
         if n_classes is None:
-            raise ConfigError("model.conditional is true but the data has no labels")
+            reason = "model.conditional is true" if conditional else f"model {name!r} learns the classes"
+            raise ConfigError(f"{reason} but the data has no labels")
         spec["n_classes"] = n_classes
     return spec
 

@@ -183,6 +183,23 @@ def _labels_for(model: nn.Module, split: Split) -> Tensor | None:
     return split.y
 
 
+def _label_budget(model: nn.Module, x: Tensor, y: Tensor | None, config: RunConfig) -> tuple[Tensor, Tensor]:
+    """Keep ``data.labels`` training labels (the rest become -1) and repeat the labelled examples so that
+    they make ``data.labelled_share`` of an epoch."""
+    from vaekit.data.labels import keep_labels, oversample_labelled
+
+    if not getattr(model, "learns_from_unlabelled", False):
+        raise ConfigError(
+            f"data.labels needs a semi-supervised model (e.g. model=m2); {config.model.get('type')!r} "
+            "cannot train on examples without labels"
+        )
+    if y is None:
+        raise DataError("data.labels is set but the data has no labels")
+    y = keep_labels(y, config.data.labels, config.data.split_seed)
+    index = oversample_labelled(y, config.data.labelled_share)
+    return x[index], y[index]
+
+
 def write_json(path: Path, document: dict[str, Any]) -> None:
     """Write JSON atomically (NaN/inf become null)."""
 
@@ -202,7 +219,12 @@ def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: 
     """:func:`vaekit.evaluate.evaluate` (figures a model does not define are None)."""
     from vaekit.evaluate import evaluate
 
-    return evaluate(model, x, y, k=k, seed=seed)
+    metrics = evaluate(model, x, y, k=k, seed=seed)
+    if hasattr(model, "classify") and y is not None:  # a semi-supervised model is also a classifier
+        from vaekit.evaluate.probes import classifier_accuracy
+
+        metrics["accuracy"] = classifier_accuracy(model, x, y)
+    return metrics
 
 
 def train_run(
@@ -226,6 +248,8 @@ def train_prepared(
     out = Path(out)
     x, transform = prep.train_inputs(dataset.train.x)
     y = _labels_for(model, dataset.train)
+    if config.data.labels is not None:
+        x, y = _label_budget(model, x, y, config)
     val_x = val_y = None
     if len(dataset.validation):
         val_x, val_y = prep.eval_inputs(dataset.validation.x), _labels_for(model, dataset.validation)

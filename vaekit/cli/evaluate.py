@@ -34,6 +34,7 @@ METRIC_ROWS = (
     ("bits_per_dim", "NLL (bits/dim)"),
     ("active_units", "active units"),
     ("mutual_information", "mutual information I(x;z) (nats)"),
+    ("accuracy", "classification accuracy of q(y|x)"),
 )
 
 
@@ -82,19 +83,34 @@ def evaluate(
     trees: Annotated[
         str, typer.Option(help="--disentanglement: DCI's boosted trees, hist (fast) or exact (disentanglement_lib's).")
     ] = "hist",
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Instead: probe the latent means (linear probe, k-NN, k-means) beside the raw features and their "
+            "PCA, training on the run's training labels; writes probes.png and probes.json into the run.",
+        ),
+    ] = False,
+    probe_labels: Annotated[str, typer.Option(help="Label budgets of --probe, e.g. 100,1000,all.")] = "100,1000,all",
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
     from vaekit.cli.text import evaluate_text, is_text_model
     from vaekit.runs import check_fits, evaluate_model, load_data_for
 
     if is_text_model(run):
-        if disentanglement:
-            raise fail("--disentanglement needs a model of images with factor labels, not a text model")
+        if disentanglement or probe:
+            raise fail("--disentanglement and --probe need a model of images or features, not a text model")
         metrics = evaluate_text(run, data, split, k, seed, device)
     else:
         loaded = open_run(run, device)
         if disentanglement:
             return _disentanglement(loaded, data, split, seed, score_groups, points, trees, as_json)
+        if probe:
+            from vaekit.evaluate.probes import format_probe_report, parse_budgets, probe_run
+
+            probe_report, written = probe_run(loaded, data, split, parse_budgets(probe_labels), seed=seed)
+            typer.echo(json.dumps(probe_report.to_dict(), indent=2) if as_json else format_probe_report(probe_report))
+            return report(written) if not as_json else None
         examples = load_data_for(loaded, data, split)
         check_fits(loaded, examples)
         x = loaded.preprocessing.eval_inputs(examples.x)

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from vaekit.data.errors import DataError
 
-DATA_KEYS = ("x", "data", "images", "features")  # "factors" (optional) labels factors of variation
+# "mean" is what `vaekit encode` writes; an optional "factors" array labels factors of variation.
+DATA_KEYS = ("x", "data", "images", "features", "mean")
 LABEL_KEYS = ("y", "labels", "label", "targets")
 
 

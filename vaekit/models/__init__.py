@@ -6,6 +6,7 @@ from vaekit.models.code_prior import TransformerCodePrior
 from vaekit.models.conditioner import AttributeConditioner, Conditioner, LabelConditioner
 from vaekit.models.factorvae import FactorVAE, LatentDiscriminator, build_factorvae
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
+from vaekit.models.m2 import M2, M2Output, build_m2
 from vaekit.models.output import SamplingUnavailableError, VAEOutput
 from vaekit.models.sequence_vae import SequenceVAE, build_sequence_vae
 from vaekit.models.vae import VAE
@@ -23,6 +24,8 @@ __all__ = [
     "HierarchicalVAE",
     "LabelConditioner",
     "LatentDiscriminator",
+    "M2",
+    "M2Output",
     "ModelExample",
     "ObjectiveMismatchError",
     "SamplingUnavailableError",
@@ -35,6 +38,7 @@ __all__ = [
     "build_conditioner",
     "build_factorvae",
     "build_hierarchical",
+    "build_m2",
     "build_prior",
     "build_sequence_vae",
     "build_vae",

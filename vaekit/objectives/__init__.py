@@ -30,6 +30,7 @@ from vaekit.objectives.schedules import (
     Schedule,
     as_schedule,
 )
+from vaekit.objectives.semisupervised import M2Objective, m2_class_bounds, m2_loss
 from vaekit.objectives.vaegan import VAEGANObjective
 from vaekit.objectives.vq import CodePriorObjective, VQObjective
 
@@ -45,6 +46,7 @@ __all__ = [
     "ELBOObjective",
     "HierarchicalELBO",
     "IWAEObjective",
+    "M2Objective",
     "LinearWarmup",
     "Logistic",
     "LossOutput",
@@ -63,6 +65,8 @@ __all__ = [
     "kl_balance_coefficients",
     "kl_per_group",
     "log_mean_exp",
+    "m2_class_bounds",
+    "m2_loss",
     "mmd_unbiased",
     "permute_dims",
     "split_batch",

@@ -1,0 +1,45 @@
+"""Label budgets: balanced per class, reproducible, the rest marked missing; labelled examples oversampled."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaekit.data import DataError
+from vaekit.data.labels import UNLABELLED, balanced_label_indices, keep_labels, oversample_labelled
+
+
+def test_a_budget_keeps_that_many_labels_balanced_per_class():
+    y = torch.arange(1000) % 10
+    kept = keep_labels(y, 100, seed=0)
+    assert int((kept != UNLABELLED).sum()) == 100
+    assert torch.bincount(kept[kept >= 0], minlength=10).tolist() == [10] * 10
+    known = kept >= 0
+    assert torch.equal(kept[known], y[known])  # kept labels are the true ones
+    assert torch.equal(kept, keep_labels(y, 100, seed=0))  # reproducible
+    assert not torch.equal(kept, keep_labels(y, 100, seed=1))  # and a different draw for another seed
+
+
+def test_uneven_budgets_and_small_classes():
+    y = torch.tensor([0] * 3 + [1] * 50 + [2] * 50)
+    counts = torch.bincount(y[balanced_label_indices(y, 30, seed=0)], minlength=3).tolist()
+    assert counts[0] == 3 and sum(counts) == 30 and abs(counts[1] - counts[2]) <= 1  # class 0 gives all it has
+    y3 = torch.arange(20) % 3
+    counts = torch.bincount(y3[balanced_label_indices(y3, 7, seed=2)], minlength=3)
+    assert sorted(counts.tolist()) == [2, 2, 3]  # 7 labels over 3 classes: one class gets the extra one
+    with pytest.raises(DataError, match="at least that many"):
+        keep_labels(y, 200)
+    with pytest.raises(DataError, match="at least 1"):
+        keep_labels(y, 0)
+
+
+def test_oversampling_puts_labelled_examples_in_every_batch():
+    y = keep_labels(torch.arange(10_000) % 10, 100, seed=0)
+    index = oversample_labelled(y, 0.2)
+    share = float((y[index] >= 0).float().mean())
+    assert 0.2 <= share < 0.21
+    assert int((y[index] < 0).sum()) == 9_900  # every unlabelled example exactly once
+    assert torch.equal(torch.unique(index[y[index] >= 0]), torch.nonzero(y >= 0).flatten())
+    assert torch.equal(oversample_labelled(y, 0.0), torch.arange(10_000))
+    with pytest.raises(DataError, match="share"):
+        oversample_labelled(y, 1.0)

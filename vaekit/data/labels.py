@@ -1,0 +1,73 @@
+"""Label budgets for semi-supervised learning: which examples keep their label, and the "missing" marker.
+
+A training set with a label budget keeps every example; those whose label is hidden carry
+:data:`UNLABELLED` (-1) in y, so the one training loop passes them through unchanged and the
+objective (e.g. M2's) decides how to use each kind.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vaekit.data.errors import DataError
+
+UNLABELLED = -1
+
+
+def balanced_label_indices(y: Tensor, n_labels: int, seed: int = 0) -> Tensor:
+    """Indices of ``n_labels`` examples drawn at random with the classes as balanced as possible.
+
+    Each class gets ``n_labels // K`` examples and the first ``n_labels % K`` classes (in a random order)
+    one more; a class with too few examples gives all it has and the rest is drawn from the others.
+
+    Raises:
+        DataError: fewer labelled examples than ``n_labels``, or a budget below 1.
+    """
+    if n_labels < 1:
+        raise DataError(f"a label budget must be at least 1, got {n_labels}")
+    y_np = y.cpu().numpy()
+    known = np.flatnonzero(y_np >= 0)
+    if len(known) < n_labels:
+        raise DataError(f"a budget of {n_labels} labels needs at least that many labelled examples; got {len(known)}")
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y_np[known])
+    pools = {c: rng.permutation(known[y_np[known] == c]) for c in classes}
+    quota = {c: n_labels // len(classes) for c in classes}
+    for c in rng.permutation(classes)[: n_labels % len(classes)]:
+        quota[c] += 1
+    chosen = [pools[c][: quota[c]] for c in classes]
+    short = n_labels - sum(len(p) for p in chosen)
+    if short:  # small classes gave all they had: fill from what is left of the others
+        rest = rng.permutation(np.concatenate([pools[c][quota[c] :] for c in classes]))
+        chosen.append(rest[:short])
+    return torch.from_numpy(np.sort(np.concatenate(chosen))).long()
+
+
+def keep_labels(y: Tensor, n_labels: int, seed: int = 0) -> Tensor:
+    """A copy of ``y`` that keeps ``n_labels`` labels, balanced per class, and marks the rest :data:`UNLABELLED`."""
+    kept = balanced_label_indices(y, n_labels, seed)
+    out = torch.full_like(y, UNLABELLED)
+    out[kept] = y[kept]
+    return out
+
+
+def oversample_labelled(y: Tensor, share: float) -> Tensor:
+    """Indices of an epoch in which the labelled examples are repeated to make up about ``share`` of it.
+
+    With 100 labels among 60,000 examples a random batch would hold a label only now and then; repeating the
+    labelled examples puts some in every batch, as the separate labelled batches of Kingma et al. (2014) do.
+    Unlabelled examples each appear once. ``share`` of 0 (or no labelled example) leaves the epoch as it is.
+    """
+    if not 0 <= share < 1:
+        raise DataError(f"the labelled share of an epoch must lie in [0, 1), got {share}")
+    labelled = torch.nonzero(y >= 0).flatten()
+    unlabelled = torch.nonzero(y < 0).flatten()
+    if share == 0 or len(labelled) == 0 or len(unlabelled) == 0:
+        return torch.arange(len(y))
+    wanted = share / (1 - share) * len(unlabelled)  # labelled copies so that they are `share` of the epoch
+    repeats = max(1, math.ceil(wanted / len(labelled)))
+    return torch.cat([unlabelled, labelled.repeat(repeats)])  # the training loop shuffles every epoch
