@@ -45,6 +45,10 @@ class DataConfig:
     image_size: int | list[int] | None = _option(None, "resize user images to this size (one number or [H, W])")
     channels: str = _option("auto", "user images: auto, grey or rgb")
     label_column: str | None = _option(None, "the label column of a table")
+    smiles_column: str | None = _option(None, "molecules in a CSV: the SMILES column (null: one named smiles)")
+    properties: list[str] | None = _option(
+        None, "molecules: properties the model's head learns, of qed, logp, sa, mw (null: qed, logp, sa)"
+    )
     standardize: bool | None = _option(None, "standardize float features (null: yes for non-image float data)")
     validation: float = _option(0.1, "fraction held out for validation (user data and the idx training sets)")
     test: float = _option(0.1, "fraction held out for testing (user data only; built-ins have a test set)")

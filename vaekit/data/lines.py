@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from vaekit.data.errors import DataError
-from vaekit.data.tokenizers import Tokenizer
+from vaekit.data.tokenizers import Tokenizer, UnknownSymbolError
 
 LONG_LINE_POLICIES = ("truncate", "drop", "refuse")
 UNKNOWN_POLICIES = ("unk", "refuse")
@@ -121,7 +121,10 @@ def encode_lines(
     report = report if report is not None else LineReport()
     rows = []
     for number, line in enumerate(lines, 1):
-        ids = tokenizer.encode(line)
+        try:
+            ids = tokenizer.encode(line)
+        except UnknownSymbolError as error:
+            raise UnknownSymbolError(f"line {number} of {source}: {error}") from None
         unknown = ids.count(tokenizer.unk_index)
         if unknown and on_unknown == "refuse":
             missing = sorted(set(tokenizer.unknown_tokens(line)))[:5]

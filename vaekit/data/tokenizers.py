@@ -24,10 +24,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vaekit.data.errors import DataError
 from vaekit.registry import ConfigError, build, register, registered
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
+
+
+class UnknownSymbolError(DataError):
+    """A text holds symbols outside the vocabulary of a tokenizer that refuses them (SMILES, SELFIES)."""
 
 
 @dataclass
@@ -78,6 +83,9 @@ class Tokenizer:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ specials
+    # A tokenizer whose unknown symbols would change what a text means (an atom of a molecule) raises
+    # UnknownSymbolError at encode time instead of reading them as <unk>.
+    unknown_is_error = False
     pad_index = 0
     bos_index = 1
     eos_index = 2
@@ -93,8 +101,16 @@ class Tokenizer:
 
     # ------------------------------------------------------------ encode/decode
     def encode(self, text: str, add_end: bool = True) -> list[int]:
-        """Token ids of ``text``; unknown tokens become ``<unk>``; the end token is appended."""
-        ids = [self.index.get(token, self.unk_index) for token in self.split(text)]
+        """Token ids of ``text``; unknown tokens become ``<unk>``; the end token is appended.
+
+        Raises:
+            UnknownSymbolError: a tokenizer with ``unknown_is_error`` met symbols outside its vocabulary.
+        """
+        tokens = self.split(text)
+        ids = [self.index.get(token, self.unk_index) for token in tokens]
+        if self.unknown_is_error and self.unk_index in ids:
+            missing = sorted({t for t in tokens if t not in self.index})[:5]
+            raise UnknownSymbolError(f"{text!r} has symbols outside the {self.name} vocabulary: {missing}")
         return ids + [self.eos_index] if add_end else ids
 
     def unknown_tokens(self, text: str) -> list[str]:

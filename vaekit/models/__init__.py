@@ -8,6 +8,7 @@ from vaekit.models.factorvae import FactorVAE, LatentDiscriminator, build_factor
 from vaekit.models.hierarchical import HierarchicalOutput, HierarchicalVAE, build_hierarchical
 from vaekit.models.m2 import M2, M2Output, build_m2
 from vaekit.models.output import SamplingUnavailableError, VAEOutput
+from vaekit.models.property_vae import PropertySequenceVAE, build_property_sequence_vae
 from vaekit.models.sequence_vae import SequenceVAE, build_sequence_vae
 from vaekit.models.vae import VAE
 from vaekit.models.vaegan import VAEGAN, Discriminator, build_vaegan
@@ -28,6 +29,7 @@ __all__ = [
     "M2Output",
     "ModelExample",
     "ObjectiveMismatchError",
+    "PropertySequenceVAE",
     "SamplingUnavailableError",
     "SequenceVAE",
     "TransformerCodePrior",
@@ -40,6 +42,7 @@ __all__ = [
     "build_hierarchical",
     "build_m2",
     "build_prior",
+    "build_property_sequence_vae",
     "build_sequence_vae",
     "build_vae",
     "build_vaegan",

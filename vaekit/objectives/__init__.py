@@ -21,6 +21,7 @@ from vaekit.objectives.elbo import (
 from vaekit.objectives.hierarchical import HierarchicalELBO, SpectralPenalty
 from vaekit.objectives.mmd import WAEObjective, kernel_matrix, mmd_unbiased
 from vaekit.objectives.objective import ELBOObjective, IWAEObjective, Objective, split_batch
+from vaekit.objectives.property import PropertyELBO
 from vaekit.objectives.schedules import (
     CapacityIncrease,
     Constant,
@@ -45,6 +46,7 @@ __all__ = [
     "Cyclical",
     "ELBOObjective",
     "HierarchicalELBO",
+    "PropertyELBO",
     "IWAEObjective",
     "M2Objective",
     "LinearWarmup",

@@ -79,20 +79,32 @@ class TextModel:
     # --------------------------------------------------------------- decoding
     @torch.no_grad()
     def decode_latents(
-        self, z: Tensor, options: DecodeOptions | None = None, generator: torch.Generator | None = None
+        self,
+        z: Tensor,
+        options: DecodeOptions | None = None,
+        generator: torch.Generator | None = None,
+        y: Tensor | None = None,
     ) -> list[str]:
-        """Strings decoded from latents (N, D)."""
+        """Strings decoded from latents (N, D) (and the conditions y (N, ...) of a conditional model)."""
         self.model.eval()
-        p_x = self.model.decode(z.to(self._device()))
+        p_x = self.model.decode(z.to(self._device()), None if y is None else y.to(self._device()))
         return self.tokenizer.decode_batch(p_x.decode(options, generator).cpu())
 
-    def sample(self, n: int, options: DecodeOptions | None = None, seed: int = 0, spread: float = 1.0) -> list[str]:
-        """``n`` strings from z drawn from the prior (its spread scaled by ``spread``)."""
+    def sample(
+        self,
+        n: int,
+        options: DecodeOptions | None = None,
+        seed: int = 0,
+        spread: float = 1.0,
+        y: Tensor | None = None,
+    ) -> list[str]:
+        """``n`` strings from z drawn from the prior (its spread scaled by ``spread``), at conditions y (N, ...)
+        for a conditional model."""
         generator = torch.Generator(device=self._device()).manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             z = self.model.prior.sample(n, spread)
-        return self.decode_latents(z, options, generator)
+        return self.decode_latents(z, options, generator, y)
 
     def reconstruct(self, texts: list[str], options: DecodeOptions | None = None) -> list[str]:
         """Each text decoded from its posterior mean."""

@@ -16,34 +16,27 @@ from typing import Any
 
 import torch
 
-from vaekit.config import RunConfig, objective_spec
+from vaekit.config import RunConfig
 from vaekit.data.errors import DataError
-from vaekit.data.lines import encode_lines
-from vaekit.data.tokenizers import train_tokenizer
+from vaekit.data.lines import LineReport, encode_lines
+from vaekit.data.tokenizers import Tokenizer, train_tokenizer
 from vaekit.decoding import DecodeOptions
 from vaekit.io import atomic_write_bytes
-from vaekit.registry import ConfigError, build, build_model
-from vaekit.text.corpus import TEXT_DATASETS, TEXT_SUFFIXES, TextCorpus, load_text_corpus
+from vaekit.registry import ConfigError, build, build_model, default_objective
+from vaekit.text.corpus import TextCorpus
+from vaekit.text.domains import SequenceDomain, domain_for
 from vaekit.text.model import TextModel
-
-DEFAULT_TOKENIZER = "word"
-TEXT_MODEL_DEFAULTS: dict[str, Any] = {"type": "sequence_vae", "latent_dim": 16, "hidden": 256, "embed_dim": 300}
 
 
 def is_text_config(config: RunConfig) -> bool:
-    """Whether a run config trains on text: a built-in text corpus, a .txt file, or a tokenizer named."""
-    data = config.data
-    if data.tokenizer is not None:
-        return True
-    if data.path is not None:
-        return Path(data.path).suffix.lower() in TEXT_SUFFIXES
-    return data.name in TEXT_DATASETS
+    """Whether a run config trains on lines: a built-in text or molecule corpus, a .txt/.smi file, or a
+    tokenizer named (see :mod:`vaekit.text.domains`)."""
+    return domain_for(config) is not None
 
 
 def load_corpus_for(config: RunConfig) -> TextCorpus:
-    """The corpus a text config names."""
-    d = config.data
-    return load_text_corpus(d.name, d.path, d.validation, d.test, d.limit, d.split_seed)
+    """The corpus a text (or other line-data) config names."""
+    return (domain_for(config) or SequenceDomain()).load_corpus(config)
 
 
 def per_token_perplexity(nll_per_example: float, tokens_per_example: float) -> float:
@@ -51,14 +44,31 @@ def per_token_perplexity(nll_per_example: float, tokens_per_example: float) -> f
     return math.exp(nll_per_example / tokens_per_example)
 
 
-def text_model_spec(config: RunConfig, vocab_size: int, pad_index: int, end_index: int) -> dict[str, Any]:
-    """The model section with the sequence VAE's defaults and the tokenizer's ids filled in."""
-    user = dict(config.model)
-    if user.pop("conditional", False):
-        raise ConfigError("model.conditional is not supported for text runs (the lines carry no labels)")
-    spec = {**TEXT_MODEL_DEFAULTS, **user}
+def text_model_spec(
+    config: RunConfig, vocab_size: int, pad_index: int, end_index: int, domain: SequenceDomain | None = None
+) -> dict[str, Any]:
+    """The model section with the domain's defaults and the tokenizer's ids filled in."""
+    spec = (domain or SequenceDomain()).model_spec(config)
     spec.update(vocab_size=vocab_size, pad_index=pad_index, end_index=end_index)
     return spec
+
+
+def usable_lines(
+    tokenizer: Tokenizer, lines: list[str], max_length: int, config: RunConfig, report: LineReport
+) -> list[str]:
+    """The lines to encode, chosen before any target is computed for them (so the two stay aligned): without
+    lines holding symbols a strict tokenizer refuses (only held-out lines can: the vocabulary is the training
+    lines'; counted) and without over-long lines when those are dropped (counted)."""
+    kept = lines
+    if tokenizer.unknown_is_error:
+        kept = [line for line in kept if not tokenizer.unknown_tokens(line)]
+        if len(kept) < len(lines):
+            report.notes.append(f"{len(lines) - len(kept)} line(s) with symbols outside the vocabulary skipped")
+    if config.data.long_lines == "drop":
+        short = [line for line in kept if len(tokenizer.encode(line)) <= max_length]
+        report.dropped += len(kept) - len(short)
+        kept = short
+    return kept
 
 
 def write_text(path: Path, lines: list[str]) -> Path:
@@ -86,20 +96,29 @@ def train_text_run(
     from vaekit.train import fit
 
     out = Path(out)
-    corpus = load_corpus_for(config)
-    tokenizer = train_tokenizer(config.data.tokenizer or DEFAULT_TOKENIZER, corpus.train)
+    domain = domain_for(config) or SequenceDomain()
+    corpus = domain.load_corpus(config)
+    if not corpus.train:
+        raise DataError(f"{corpus.name} has no training lines")
+    tokenizer = train_tokenizer(config.data.tokenizer or domain.default_tokenizer, corpus.train)
     longest = max(len(tokenizer.encode(line)) for line in corpus.train)
     max_length = int(config.data.max_length or longest)
     report = corpus.report
-    splits = {}
+    corpus.train, corpus.validation, corpus.test = (
+        usable_lines(tokenizer, lines, max_length, config, report)
+        for lines in (corpus.train, corpus.validation, corpus.test)
+    )
+    domain.fit_targets(corpus.train, log)
+    splits, targets = {}, {}
     for name, lines in (("train", corpus.train), ("validation", corpus.validation), ("test", corpus.test)):
         if lines:
             splits[name] = encode_lines(
                 tokenizer, lines, max_length, config.data.long_lines, report=report, source=name
             )
+            targets[name] = domain.targets(lines)
     if "train" not in splits:
-        raise DataError(f"{corpus.name} has no training lines")
-    spec = text_model_spec(config, len(tokenizer), tokenizer.pad_index, tokenizer.eos_index)
+        raise DataError(f"{corpus.name} has no training lines left to use")
+    spec = text_model_spec(config, len(tokenizer), tokenizer.pad_index, tokenizer.eos_index, domain)
     torch.manual_seed(config.seed)
     try:
         model = build_model(spec, [max_length])
@@ -107,11 +126,12 @@ def train_text_run(
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
-    objective = build("objective", objective_spec(config))
+    objective_section = {"type": default_objective(spec["type"]), **config.objective}
+    objective = build("objective", objective_section)
     fit_kwargs, train = fit_arguments(config.train)
     resolved = copy.deepcopy(config)
     resolved.model = {k: v for k, v in spec.items() if k not in ("vocab_size", "pad_index", "end_index")}
-    resolved.objective, resolved.train = objective_spec(config), train
+    resolved.objective, resolved.train = objective_section, train
     resolved.data.max_length = max_length
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / RUN_CONFIG, resolved.to_yaml().encode())
@@ -125,22 +145,24 @@ def train_text_run(
     started = time.time()
     torch.manual_seed(config.seed)
     fit(
-        model, objective, splits["train"], None, splits.get("validation"), None,
+        model, objective, splits["train"], targets["train"], splits.get("validation"), targets.get("validation"),
         run_dir=out, resume=resume, seed=config.seed, **fit_kwargs,
     )  # fmt: skip
     text_model = TextModel(model, tokenizer, config.data.long_lines)
-    text_model.save(out / MODEL_DIR, extra={"data": {"name": corpus.name, "max_length": max_length}})
+    extra = {"data": {"name": corpus.name, "max_length": max_length}, **domain.saved_extra()}
+    text_model.save(out / MODEL_DIR, extra=extra)
     log(f"model saved in {out / MODEL_DIR} ({time.time() - started:.0f} s of training)")
     test = splits.get("test", splits["train"])
-    metrics = evaluate(model, test, k=config.evaluate.k, seed=config.seed)
+    # A conditional model (e.g. a molecule VAE at target properties) is evaluated at the examples' own conditions.
+    test_y = targets.get("test" if "test" in splits else "train") if model.conditioner is not None else None
+    metrics = evaluate(model, test, test_y, k=config.evaluate.k, seed=config.seed)
     tokens = float((test != tokenizer.pad_index).sum(1).float().mean())
     metrics = {"data": corpus.name, "split": "test" if "test" in splits else "train", **metrics}
     metrics["tokens_per_example"] = tokens
     metrics["perplexity"] = per_token_perplexity(metrics["nll"], tokens) if metrics.get("nll") is not None else None
     metrics["data_report"] = {k: v for k, v in vars(report).items() if k != "notes"}
+    metrics.update(domain.finish(text_model, corpus, out, config))
     write_json(out / METRICS_FILE, metrics)
-    if config.evaluate.plots:
-        write_text_examples(text_model, corpus.test or corpus.train, out, config.seed)
     return metrics
 
 
