@@ -94,6 +94,8 @@ class MoleculeDomain(SequenceDomain):
         return np.stack([self._cache[s] for s in lines])
 
     def fit_targets(self, lines: list[str], log: Callable[[str], None]) -> None:
+        if not self.wants_targets:
+            return
         log(f"computing {', '.join(self.names)} of {len(lines)} training molecules")
         values = self._properties(lines)
         self.mean, self.std = values.mean(0), values.std(0) + 1e-8

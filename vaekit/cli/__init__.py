@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "vaekit.cli.vq",
     "vaekit.cli.anomaly",
     "vaekit.cli.explore",
+    "vaekit.cli.molecules",
 )
 
 for _module in COMMAND_MODULES:

@@ -92,11 +92,19 @@ def evaluate(
         ),
     ] = False,
     probe_labels: Annotated[str, typer.Option(help="Label budgets of --probe, e.g. 100,1000,all.")] = "100,1000,all",
+    moses: Annotated[
+        bool, typer.Option("--moses", help="Instead (molecule runs): the MOSES metrics of --samples samples.")
+    ] = False,
+    samples: Annotated[int, typer.Option(help="--moses: molecules to sample.", min=1)] = 30000,
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
     from vaekit.cli.text import evaluate_text, is_text_model
     from vaekit.runs import check_fits, evaluate_model, load_data_for
 
+    if moses:
+        from vaekit.cli.molecules import evaluate_moses
+
+        return evaluate_moses(run, samples, seed, 2, as_json, device)
     if is_text_model(run):
         if disentanglement or probe:
             raise fail("--disentanglement and --probe need a model of images or features, not a text model")

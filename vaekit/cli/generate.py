@@ -42,12 +42,18 @@ def sample(
         float | None, typer.Option(help="Text: nucleus sampling with this mass (1: plain sampling).")
     ] = None,
     beam: Annotated[int | None, typer.Option(help="Text: beam search with this width.", min=1)] = None,
+    target: Annotated[str | None, typer.Option(help="Conditional molecule model: target, e.g. qed=0.9.")] = None,
 ) -> None:
     """Draw samples from the prior and decode them (a text model prints sentences; --temperature is then the
-    token sampling temperature)."""
+    token sampling temperature; a molecule model writes SMILES to --out mols.smi)."""
+    from vaekit.chem.model import is_molecule_model
     from vaekit.cli.text import is_text_model, sample_text
     from vaekit.figures import draw_samples
 
+    if is_molecule_model(run):
+        from vaekit.cli.molecules import sample_molecules
+
+        return sample_molecules(run, n, temperature, top_k, top_p, seed, out, target, device)
     if is_text_model(run):
         return sample_text(run, n, temperature, top_k, top_p, beam, seed, device)
     loaded = open_run(run, device)

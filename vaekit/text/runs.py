@@ -108,6 +108,7 @@ def train_text_run(
         usable_lines(tokenizer, lines, max_length, config, report)
         for lines in (corpus.train, corpus.validation, corpus.test)
     )
+    spec = text_model_spec(config, len(tokenizer), tokenizer.pad_index, tokenizer.eos_index, domain)
     domain.fit_targets(corpus.train, log)
     splits, targets = {}, {}
     for name, lines in (("train", corpus.train), ("validation", corpus.validation), ("test", corpus.test)):
@@ -118,7 +119,6 @@ def train_text_run(
             targets[name] = domain.targets(lines)
     if "train" not in splits:
         raise DataError(f"{corpus.name} has no training lines left to use")
-    spec = text_model_spec(config, len(tokenizer), tokenizer.pad_index, tokenizer.eos_index, domain)
     torch.manual_seed(config.seed)
     try:
         model = build_model(spec, [max_length])
