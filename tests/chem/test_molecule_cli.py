@@ -1,0 +1,86 @@
+"""The molecule commands end to end on a small .smi file: train (with the property head), sample, evaluate
+--moses, optimize; and bad molecule files as one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("rdkit")
+pytest.importorskip("selfies")
+
+from vaekit.chem.corpus import load_moses_split  # noqa: E402
+from vaekit.chem.model import MoleculeModel  # noqa: E402
+from vaekit.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("molecules")
+    data = folder / "mols.smi"
+    data.write_text("\n".join(load_moses_split("test")[:150]) + "\nnot_a_molecule\n", encoding="utf-8")
+    out = folder / "run"
+    result = invoke(
+        "train", "--set", f"data.path={data}", "--set", "train.epochs=2", "--set", "model.hidden=16",
+        "--set", "model.embed_dim=8", "--set", "model.latent_dim=4", "--set", "evaluate.k=4", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return folder, out, result.output
+
+
+def test_train_writes_a_molecule_run(run):
+    folder, out, output = run
+    assert "1 invalid SMILES in" in output and "selfies tokenizer" in output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["property_head"]) == {"qed", "logp", "sa"}
+    assert metrics["samples"]["validity"] > 0.9  # SELFIES: only empty decodings can be invalid
+    for name in ("samples.smi", "samples.png", "interpolation.png", "reconstructions.smi"):
+        assert (out / name).is_file()
+    model = MoleculeModel.load(out)
+    assert model.properties == ("qed", "logp", "sa") and model.has_head and model.predict(["CCO"]).shape == (1, 3)
+
+
+def test_sample_evaluate_and_optimize(run):
+    folder, out, _ = run
+    result = invoke("sample", out, "--n", 30, "--out", folder / "mols.smi")
+    assert result.exit_code == 0, result.output
+    assert len((folder / "mols.smi").read_text().splitlines()) == 30 and "validity" in result.output
+    result = invoke("evaluate", out, "--moses", "--samples", 40, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert {"valid", "unique@1000", "novelty", "FCD/Test", "SNN/TestSF", "Frag/Test", "Scaf/Test", "IntDiv"} <= set(
+        metrics
+    )
+    result = invoke(
+        "optimize", out, "--property", "qed", "--starts", 2, "--steps", 2, "--batch", 3, "--out", folder / "opt"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((folder / "opt" / "optimisation.json").read_text())
+    assert summary["gradient"]["best"] and summary["bayesian"]["best"] and summary["best_in_training_data"]
+    assert (folder / "opt" / "bayesian_trajectory.png").is_file()
+    assert "training data" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("C1CC\nxyz\n", "no valid molecule"), ("", "is empty")],
+)
+def test_bad_molecule_files_give_one_line_errors(tmp_path, content, message):
+    data = tmp_path / "bad.smi"
+    data.write_text(content)
+    result = invoke("train", "--set", f"data.path={data}", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_optimize_refuses_a_property_the_head_does_not_know(run):
+    folder, out, _ = run
+    result = invoke("optimize", out, "--property", "mw")
+    assert result.exit_code == 2 and "not 'mw'" in result.output
