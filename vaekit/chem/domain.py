@@ -60,20 +60,19 @@ class MoleculeDomain(SequenceDomain):
 
     def load_corpus(self, config: RunConfig) -> TextCorpus:
         from vaekit.chem.corpus import load_molecule_corpus
-        from vaekit.chem.molecules import DEFAULT_PROPERTIES, check_properties
-
         d = config.data
         if d.path is not None and Path(d.path).suffix.lower() not in MOLECULE_SUFFIXES:
             from vaekit.data.errors import DataError
 
             raise DataError(f"molecules are read from {list(MOLECULE_SUFFIXES)} files, not {d.path}")
-        self.names = tuple(check_properties(d.properties or DEFAULT_PROPERTIES))
+        self.names = _property_names(config)
         corpus = load_molecule_corpus(d.name, d.path, d.validation, d.test, d.limit, d.split_seed, d.smiles_column)
         if (_tokenizer_name(config) or self.default_tokenizer) == "selfies":
             corpus = _selfies_writable(corpus)
         return corpus
 
     def model_spec(self, config: RunConfig) -> dict[str, Any]:
+        self.names = _property_names(config)
         spec = {**self.model_defaults, **dict(config.model)}
         self.wants_targets = spec["type"] in HEAD_MODELS
         if self.wants_targets:
@@ -132,6 +131,12 @@ class MoleculeDomain(SequenceDomain):
         if config.evaluate.plots:
             metrics.update(write_molecule_examples(molecules, held_out, out, config.seed))
         return metrics
+
+
+def _property_names(config: RunConfig) -> tuple[str, ...]:
+    from vaekit.chem.molecules import DEFAULT_PROPERTIES, check_properties
+
+    return tuple(check_properties(config.data.properties or DEFAULT_PROPERTIES))
 
 
 def _selfies_writable(corpus: TextCorpus) -> TextCorpus:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -211,8 +210,3 @@ def top_latents(model: MoleculeModel, smiles: list[str], prop: str, n: int) -> t
     best = best_in_data(smiles, prop, n)
     chosen = [f.smiles for f in best]
     return model.text.latent_means(chosen), chosen
-
-
-def as_array(found: list[Found]) -> np.ndarray:
-    """Scores of found molecules as an array."""
-    return np.array([f.score for f in found])
