@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 pytest.importorskip("rdkit")
@@ -84,3 +85,25 @@ def test_optimize_refuses_a_property_the_head_does_not_know(run):
     folder, out, _ = run
     result = invoke("optimize", out, "--property", "mw")
     assert result.exit_code == 2 and "not 'mw'" in result.output
+
+
+def test_a_conditional_molecule_run_samples_at_a_target(tmp_path):
+    data = tmp_path / "mols.csv"
+    data.write_text("name,smiles\n" + "\n".join(f"m{i},{s}" for i, s in enumerate(load_moses_split("test")[:60])))
+    out = tmp_path / "run"
+    result = invoke(
+        "train", "--set", f"data.path={data}", "--set", "data.tokenizer=smiles", "--set", "model.conditional=true",
+        "--set", "train.epochs=1", "--set", "model.hidden=8", "--set", "model.embed_dim=4", "--set",
+        "model.latent_dim=2", "--set", "evaluate.k=2", "--set", "evaluate.plots=false", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = MoleculeModel.load(out)
+    assert model.conditional
+    condition = model.condition({"qed": 0.9}, 4)  # standardized; logP and SA at their training means
+    assert torch.allclose(condition[:, 1:], torch.zeros(4, 2), atol=1e-5)
+    assert float(condition[0, 0]) == pytest.approx((0.9 - model.mean[0]) / model.std[0], rel=1e-5)
+    result = invoke("sample", out, "--n", 5, "--target", "qed=0.9", "--out", tmp_path / "at.smi")
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "at.smi").read_text().splitlines()) == 5
+    result = invoke("sample", out, "--n", 5, "--target", "qed0.9", "--out", tmp_path / "bad.smi")
+    assert result.exit_code == 2 and "name=value" in result.output

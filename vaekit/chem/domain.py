@@ -60,6 +60,7 @@ class MoleculeDomain(SequenceDomain):
 
     def load_corpus(self, config: RunConfig) -> TextCorpus:
         from vaekit.chem.corpus import load_molecule_corpus
+
         d = config.data
         if d.path is not None and Path(d.path).suffix.lower() not in MOLECULE_SUFFIXES:
             from vaekit.data.errors import DataError
@@ -125,7 +126,7 @@ class MoleculeDomain(SequenceDomain):
             molecules = MoleculeModel(text_model, ())
         held_out = corpus.test or corpus.train
         metrics: dict[str, Any] = {}
-        if molecules.has_head:
+        if molecules.has_head and not molecules.conditional:  # a conditional model is told its properties
             some = held_out[:2000]
             metrics["property_head"] = property_head_report(molecules, some, self._properties(some))
         if config.evaluate.plots:

@@ -67,7 +67,22 @@ class MoleculeModel:
     @torch.no_grad()
     def predict(self, smiles: list[str]) -> np.ndarray:
         """The head's properties of molecules (at their posterior means): (N, P)."""
-        return self.predict_at(self.text.latent_means(smiles)).numpy()
+        return self.predict_at(self.latents(smiles)).numpy()
+
+    def latents(self, smiles: list[str]) -> Tensor:
+        """Posterior means (N, D) of molecules; a conditional model encodes them at their own (RDKit) properties."""
+        y = None
+        if self.conditional:
+            from vaekit.chem.molecules import compute_properties
+
+            y = self.standardize(compute_properties(smiles, self.properties))
+        return self.text.latent_means(smiles, y=y)
+
+    def interpolate(self, a: str, b: str, steps: int = 8, options: DecodeOptions | None = None) -> list[str]:
+        """SMILES decoded at ``steps`` evenly spaced points from the latent of ``a`` to that of ``b``."""
+        za, zb = self.latents([a, b])
+        t = torch.linspace(0, 1, steps)[:, None]
+        return self.decode(za + t * (zb - za), options)
 
     def condition(self, target: dict[str, float] | None, n: int) -> Tensor | None:
         """The standardized condition rows for generating at ``target`` (properties not named: the training mean).

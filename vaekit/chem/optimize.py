@@ -209,4 +209,4 @@ def top_latents(model: MoleculeModel, smiles: list[str], prop: str, n: int) -> t
     """Posterior means of the ``n`` best molecules of ``smiles`` (starting points of a search)."""
     best = best_in_data(smiles, prop, n)
     chosen = [f.smiles for f in best]
-    return model.text.latent_means(chosen), chosen
+    return model.latents(chosen), chosen

@@ -43,10 +43,10 @@ def write_molecule_examples(model: MoleculeModel, held_out: list[str], out: Path
     write_text(out / "samples.smi", samples)
     draw_molecule_grid(samples[:20], out / "samples.png")
     a, b = held_out[0], held_out[min(1, len(held_out) - 1)]
-    path = model.text.interpolate(a, b, 8, greedy)
+    path = model.interpolate(a, b, 8, greedy)
     draw_molecule_grid([a, *path, b], out / "interpolation.png", ["from", *[f"step {i}" for i in range(8)], "to"])
     originals = held_out[:10]
-    again = model.text.reconstruct(originals, greedy)
+    again = model.decode(model.latents(originals), greedy)
     write_text(out / "reconstructions.smi", [f"{x} {y}" for x, y in zip(originals, again)])
     per_point = model.validity_per_point(model.model.prior.sample(20, 1.0), repeats=10, options=None, seed=seed)
     return {"samples": validity(samples), "validity_per_point": {"mean": float(per_point.mean()), "points": 20}}

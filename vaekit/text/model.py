@@ -68,13 +68,16 @@ class TextModel:
         return encode_lines(self.tokenizer, kept, self.max_length, self.long_lines, report=report, source=source)
 
     @torch.no_grad()
-    def latent_means(self, texts: list[str], batch_size: int = 500) -> Tensor:
-        """Posterior means E[z|x] (N, D) of the texts."""
+    def latent_means(self, texts: list[str], batch_size: int = 500, y: Tensor | None = None) -> Tensor:
+        """Posterior means E[z|x] (N, D) of the texts (given their conditions y (N, ...) for a conditional model)."""
         self.model.eval()
         ids = self.encode_texts(texts)
-        return torch.cat(
-            [self.model.encode(ids[i : i + batch_size].to(self._device())).mean for i in range(0, len(ids), batch_size)]
-        ).cpu()
+        device = self._device()
+        parts = []
+        for i in range(0, len(ids), batch_size):
+            y_part = None if y is None else y[i : i + batch_size].to(device)
+            parts.append(self.model.encode(ids[i : i + batch_size].to(device), y_part).mean)
+        return torch.cat(parts).cpu()
 
     # --------------------------------------------------------------- decoding
     @torch.no_grad()
