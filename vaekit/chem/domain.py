@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from vaekit.text.model import TextModel
 
 MOLECULE_TOKENIZERS = ("smiles", "selfies")
+# Property values by property names and SMILES, kept for the process: QED takes about 2 ms a molecule, and runs
+# in one process (a benchmark, tests) often train on the same molecules.
+_PROPERTY_CACHE: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
 HEAD_MODELS = ("property_sequence_vae",)
 
 
@@ -47,7 +50,6 @@ class MoleculeDomain(SequenceDomain):
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
         self.wants_targets = False
-        self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
     def claims(cls, config: RunConfig) -> bool:
@@ -87,11 +89,11 @@ class MoleculeDomain(SequenceDomain):
     def _properties(self, lines: list[str]) -> np.ndarray:
         from vaekit.chem.molecules import compute_properties
 
-        missing = [s for s in dict.fromkeys(lines) if s not in self._cache]
+        cache = _PROPERTY_CACHE.setdefault(self.names, {})
+        missing = [s for s in dict.fromkeys(lines) if s not in cache]
         if missing:
-            values = compute_properties(missing, self.names, processes=2)
-            self._cache.update(zip(missing, values))
-        return np.stack([self._cache[s] for s in lines])
+            cache.update(zip(missing, compute_properties(missing, self.names, processes=2)))
+        return np.stack([cache[s] for s in lines])
 
     def fit_targets(self, lines: list[str], log: Callable[[str], None]) -> None:
         if not self.wants_targets:
