@@ -34,13 +34,13 @@ from vaekit.text import train_text_run  # noqa: E402
 def run_config(tokenizer: str, model: dict, train: int, minutes: float) -> dict:
     return {
         "seed": 0,
-        "data": {"name": "moses", "tokenizer": tokenizer, "limit": train, "validation": 0.02},
+        "data": {"name": "moses", "tokenizer": tokenizer, "limit": train, "validation": 0.02, "test": 0.05},
         "model": model,
         "objective": {"beta": {"type": "linear", "steps": 2000}, "weight": 10.0}
         if "type" not in model
         else {"beta": 100.0},
         "train": {"epochs": 100, "batch_size": 128, "lr": 0.001, "grad_clip": 5.0, "max_seconds": minutes * 60},
-        "evaluate": {"k": 20, "plots": True},
+        "evaluate": {"k": 5, "plots": True},
     }
 
 

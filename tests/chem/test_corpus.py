@@ -47,7 +47,7 @@ def test_a_file_with_no_valid_molecule_is_a_named_error(tmp_path):
 
 def test_moses_splits_have_their_published_sizes_and_limit_samples_them():
     assert len(load_moses_split("test")) == 176074
-    corpus = load_molecule_corpus("moses", limit=300, validation=0.1, seed=0)
-    assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (300, 30, 300)
+    corpus = load_molecule_corpus("moses", limit=300, validation=0.1, test=0.2, seed=0)
+    assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (300, 30, 60)
     assert not set(corpus.train) & set(corpus.validation)
-    assert corpus.train == load_molecule_corpus("moses", limit=300, validation=0.1, seed=0).train
+    assert corpus.train == load_molecule_corpus("moses", limit=300, validation=0.1, test=0.2, seed=0).train

@@ -106,7 +106,8 @@ def load_molecule_corpus(
 
     MOSES keeps its own test split (``validation`` of the training molecules are held out for validation);
     a file is split by fractions. ``limit`` keeps a seeded random ``limit`` of each split (MOSES's train file
-    is ordered, so its first lines are not a fair sample) before the validity check.
+    is ordered, so its first lines are not a fair sample) before the validity check; for MOSES it keeps
+    ``limit`` training molecules and ``limit * validation`` / ``limit * test`` validation / test molecules.
 
     Raises:
         NoValidMoleculeError: a split with molecules holds no valid one.
@@ -130,7 +131,12 @@ def load_molecule_corpus(
         order = rng.permutation(len(everything))
         val = [everything[i] for i in order[:n_val]]
         train = pick([everything[i] for i in order[n_val:]])
-        te = pick(load_moses_split("test"))
+        test_all = load_moses_split("test")
+        te = (
+            test_all
+            if limit is None
+            else [test_all[i] for i in sorted(rng.permutation(len(test_all))[: max(1, int(round(limit * test)))])]
+        )
         report.lines += len(train) + len(val) + len(te)
         train, te = valid_smiles(train, report, "train"), valid_smiles(te, report, "test")
         val = valid_smiles(val, report, "validation") if val else []
