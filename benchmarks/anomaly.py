@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-append", action="store_true", help="do not append to benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    # The first Adam imports torch._dynamo (seconds, once per process): done here so no detector's fit pays it.
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
     chosen = list(CLASSICAL + NEURAL) if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
     if args.methods == "all":
