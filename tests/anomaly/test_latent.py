@@ -109,8 +109,19 @@ def test_saved_and_loaded_combined_detector_scores_identically(combined_detector
     np.testing.assert_array_equal(loaded.explain(x).contributions, combined_detector.explain(x).contributions)
     assert loaded.get_params() == combined_detector.get_params()
     (tmp_path / "det" / REFERENCE_FILE).unlink()
-    with pytest.raises(ModelFileError, match="latent reference"):
+    with pytest.raises(ModelFileError, match="latent reference"):  # its score needs the encodings
         VAEDetector.load(tmp_path / "det")
+
+
+def test_a_detector_saved_without_encodings_still_scores_without_the_latent_term(tmp_path) -> None:
+    x, _ = two_clusters(40, seed=8)
+    detector = VAEDetector(n_models=1, epochs=3, n_samples=2).fit(x)
+    detector.save(tmp_path / "old")
+    (tmp_path / "old" / REFERENCE_FILE).unlink()  # as written before the latent score existed
+    loaded = VAEDetector.load(tmp_path / "old")
+    np.testing.assert_array_equal(loaded.decision_function(x), detector.decision_function(x))
+    with pytest.raises(ValueError, match="latent score is unavailable"):
+        loaded.decision_function(x, score="latent")
 
 
 def test_scikit_learn_conventions_hold(combined_detector: VAEDetector) -> None:
