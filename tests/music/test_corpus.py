@@ -65,3 +65,13 @@ def test_three_four_tunes_are_skipped_with_a_count():
     report = MusicReport()
     assert melody_from_score(score, "w", report) is None
     assert report.skipped == {"time signature 3/4": 1}
+
+
+def test_the_summary_names_the_main_skip_reasons_and_counts_the_rest():
+    report = MusicReport()
+    for reason, n in [("time signature 3/4", 5), ("time signature 6/8", 4), ("a", 1), ("b", 1), ("c", 1), ("d", 2)]:
+        for _ in range(n):
+            report.skip(reason)
+    summary = report.summary()
+    assert summary.startswith("5 tune(s) skipped: time signature 3/4; 4 tune(s) skipped: time signature 6/8")
+    assert "2 tune(s) skipped for 2 other reasons" in summary

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_NOTES = 20  # individual notes kept (the counts are always complete)
+SHOWN_REASONS = 4  # skip reasons named in the one-line summary (all are in as_dict)
 
 
 @dataclass
@@ -46,7 +47,11 @@ class MusicReport:
 
     def summary(self) -> str:
         """One line naming everything that was not used as given (empty if nothing)."""
-        parts = [f"{n} tune(s) skipped: {reason}" for reason, n in sorted(self.skipped.items())]
+        ranked = sorted(self.skipped.items(), key=lambda item: (-item[1], item[0]))
+        parts = [f"{n} tune(s) skipped: {reason}" for reason, n in ranked[:SHOWN_REASONS]]
+        if len(ranked) > SHOWN_REASONS:
+            rest = ranked[SHOWN_REASONS:]
+            parts.append(f"{sum(n for _, n in rest)} tune(s) skipped for {len(rest)} other reasons")
         if self.polyphonic:
             parts.append(f"{self.polyphonic} polyphonic tune(s) reduced to the top voice")
         if self.short:
