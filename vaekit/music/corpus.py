@@ -207,7 +207,7 @@ def split_tunes(melodies: Sequence[Melody], held_out: float = 0.1, seed: int = 0
     return [melodies[i] for i in order[n_out:]], [melodies[i] for i in order[:n_out]]
 
 
-def _fit_range(melody: Melody, encoding: MelodyEncoding) -> Melody | None:
+def fit_range(melody: Melody, encoding: MelodyEncoding) -> Melody | None:
     """The melody, or the melody an octave or two away, that the encoding can spell; None if none."""
     for shift in (0, 12, -12, 24, -24):
         moved = melody.transposed(shift) if shift else melody
@@ -246,7 +246,7 @@ def melody_windows(
             if len(window.notes) < bars:
                 report.sparse += 1
                 continue
-            window = _fit_range(window, encoding)
+            window = fit_range(window, encoding)
             if window is None:
                 report.out_of_range += 1
                 continue

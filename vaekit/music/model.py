@@ -21,6 +21,7 @@ from vaekit.data.errors import DataError
 from vaekit.decoding import DecodeOptions
 from vaekit.generate import interpolate_latents
 from vaekit.io import ModelFileError, load, load_extra, save_model
+from vaekit.music.corpus import fit_range
 from vaekit.music.events import Melody, MelodyEncoding
 from vaekit.music.report import MusicReport
 
@@ -63,13 +64,11 @@ class MusicModel:
         Raises:
             DataError: a melody the encoding cannot spell even an octave or two away.
         """
-        from vaekit.music.corpus import _fit_range
-
         rows = []
         for melody in melodies:
             if melody.steps - melody.downbeat < self.steps and report is not None:
                 report.short += 1
-            window = _fit_range(melody.window(melody.downbeat, self.steps), self.encoding)
+            window = fit_range(melody.window(melody.downbeat, self.steps), self.encoding)
             if window is None:
                 raise DataError(
                     f"{melody.name or 'a melody'} spans pitches outside "

@@ -169,16 +169,18 @@ def music_metrics(music: MusicModel, tokens: torch.Tensor, samples: int = 200, s
 
 def write_music_examples(music: MusicModel, tokens: torch.Tensor, out: Path, seed: int = 0) -> list[Path]:
     """MIDI, WAV and a piano roll of 8 samples, 4 reconstructions (original above each) and a 7-step
-    interpolation between the first two windows of ``tokens``."""
+    interpolation between the first window of ``tokens`` and its middle one."""
     greedy = DecodeOptions("greedy")
     paths = write_melodies(out, music.melodies(music.sample(8, greedy, seed=seed)), "sample")
-    originals = tokens[:4]
+    # Windows from across the split (neighbouring windows overlap: they come from one tune, a bar apart).
+    spread = torch.linspace(0, len(tokens) - 1, min(4, len(tokens))).long()
+    originals = tokens[spread]
     recon = music.reconstruct(originals, greedy)
     pairs = [m for pair in zip(music.melodies(originals), music.melodies(recon)) for m in pair]
     titles = [t for i in range(len(originals)) for t in (f"original {i}", f"reconstruction {i}")]
     paths += write_melodies(out, pairs, "reconstruction", titles, wav=False)
     if len(tokens) > 1:
-        path = music.interpolate(tokens[0], tokens[1], 7, greedy)
+        path = music.interpolate(tokens[0], tokens[len(tokens) // 2], 7, greedy)
         titles = [f"t = {t:.2f}" for t in np.linspace(0, 1, len(path))]
         paths += write_melodies(out, music.melodies(path), "interpolation", titles)
     return paths
