@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from vaekit.data.errors import DataError
 from vaekit.decoding import DecodeOptions
-from vaekit.generate import interpolate_latents
+from vaekit.generate import interpolate_latents, prior_draws
 from vaekit.io import ModelFileError, load, load_extra, save_model
 from vaekit.music.corpus import fit_range
 from vaekit.music.events import Melody, MelodyEncoding
@@ -104,10 +104,7 @@ class MusicModel:
     def sample(self, n: int, options: DecodeOptions | None = None, seed: int = 0, spread: float = 1.0) -> Tensor:
         """Event tokens (n, steps) decoded from z drawn from the prior (its spread scaled by ``spread``)."""
         generator = torch.Generator(device=self._device()).manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            z = self.model.prior.sample(n, spread)
-        return self.decode_latents(z, options, generator)
+        return self.decode_latents(prior_draws(self.model, n, seed, spread), options, generator)
 
     def reconstruct(self, tokens: Tensor, options: DecodeOptions | None = None) -> Tensor:
         """Each window decoded from its posterior mean: (N, steps)."""
