@@ -84,7 +84,7 @@ class TrainConfig:
         None, "also checkpoint inside epochs: every N steps (an integer) or so long ('90s', '10min', '1h')"
     )
     device: str | None = _option(None, "device: cpu, cuda, cuda:1, ...")
-    precision: str | None = _option(None, "numeric precision (e.g. fp32, bf16)")
+    precision: str | None = _option(None, "numeric precision: fp32, bf16, or fp16 (with loss scaling)")
     compile: bool | None = _option(None, "compile the model with torch.compile")
     progress: bool | None = _option(None, "show progress bars")
 

@@ -85,6 +85,11 @@ def test_dci_from_an_importance_matrix():
     # One code used for two factors: that code's disentanglement is 1 - log_3(2).
     m = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     assert dci_disentanglement(m) == pytest.approx(2 / 3 * (1 - np.log(2) / np.log(3)) + 1 / 3, abs=1e-6)
+    assert dci_completeness(m) == pytest.approx(1.0, abs=1e-6)  # each factor lives in one code
+    # 3 codes x 2 factors: code 0 serves both factors; factor 0 is spread over codes 0 and 1.
+    wide = np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    assert dci_disentanglement(wide) == pytest.approx(1 / 3, abs=1e-6)
+    assert dci_completeness(wide) == pytest.approx(2 / 3 * (1 - np.log(2) / np.log(3)) + 1 / 3, abs=1e-6)
 
 
 def test_histogram_trees_give_the_importances_of_exact_boosting():

@@ -90,3 +90,22 @@ def vq_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("explore") / "vq"
     train_run(config, out, log=lambda line: None)
     return out
+
+
+TEXT_LINES = ["the cat sat on the mat", "the dog ran to the door", "a bird sang in the tree", "the cat ran to the tree"]
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory):
+    """A sentence VAE on a tiny file of lines (word tokenizer; the run's test split is drawn from it)."""
+    folder = tmp_path_factory.mktemp("explore")
+    data = folder / "lines.txt"
+    data.write_text("\n".join(TEXT_LINES * 10) + "\n", encoding="utf-8")
+    options = [
+        "--set", f"data.path={data}", "--set", "train.epochs=2", "--set", "model.hidden=16",
+        "--set", "model.embed_dim=8", "--set", "model.latent_dim=3", "--set", "evaluate.k=2",
+        "--set", "train.progress=false",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, ["train", *options, "--out", str(folder / "run")])
+    assert result.exit_code == 0, result.output
+    return folder / "run"

@@ -129,3 +129,29 @@ def test_a_path_outside_the_run_is_refused(page, server):
         assert response.status == 404, path
     status = page.evaluate("fetch('/static/..%2F..%2F..%2Fetc%2Fpasswd').then(r => r.status)")
     assert status == 404
+
+
+def test_a_text_run_shows_sentences_and_a_slider_changes_the_sentence(browser, text_run):
+    running = RunningServer(create_app(open_explorer(text_run))).start(stop_after=300)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        problems: list[str] = []
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(running.url)
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.locator("#samples .sentence").count() == 16
+        slider = page.locator("#sliders input").first
+        slider.focus()
+        with page.expect_response("**/api/decode") as response:
+            page.keyboard.press("End")  # the slider's maximum: the page asks the server to decode it
+        sentence = response.value.json()["payload"]["text"]
+        page.wait_for_function(
+            "text => document.querySelector('#decoded .sentence').textContent === text", arg=sentence or "(empty)"
+        )
+        assert problems == []
+    finally:
+        context.close()
+        running.stop()

@@ -169,3 +169,25 @@ def test_a_vq_vae_samples_through_its_learned_prior(vq_run):
     torch.manual_seed(11)
     expected = explorer.view.render(model.sample(3, temperature=0.9, y=torch.tensor([4, 4, 4])))
     assert drawn["payloads"] == expected and drawn["label"] == 4
+
+
+def test_a_text_run_is_shown_as_sentences(text_run):
+    from tests.explore.conftest import TEXT_LINES
+    from vaekit.text import TextModel
+
+    explorer = open_explorer(text_run, max_points=50)
+    info = explorer.info()
+    assert info["view"]["kind"] == "text" and info["script"] == "view-text.js"
+    assert explorer.example(0)["payload"]["text"] in TEXT_LINES  # the run's own test lines, as text
+    text_model = TextModel.load(text_run)
+    z = torch.tensor([[0.5, -1.0, 0.25]])
+    decoded = explorer.decode(z[0].tolist())["payload"]["text"]
+    assert decoded == text_model.decode_latents(z)[0]  # a slider position decodes greedily to that sentence
+    assert all(isinstance(p["text"], str) for p in explorer.samples(n=4)["payloads"])
+
+
+def test_a_text_file_can_be_explored_with_a_text_run(text_run, tmp_path):
+    lines = tmp_path / "other.txt"
+    lines.write_text("the dog sat on the mat\nthe bird ran to the door\n", encoding="utf-8")
+    explorer = open_explorer(text_run, data=str(lines))
+    assert len(explorer.map()["x"]) == 2

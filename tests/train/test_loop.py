@@ -103,7 +103,7 @@ def test_bf16_and_schedules_run():
     [
         ({"optimizer": "sgd"}, r"unknown optimizer 'sgd'; valid: \['adam', 'adamw'\]"),
         ({"lr_schedule": "linear"}, "valid: .'constant', 'cosine', 'step'"),
-        ({"precision": "fp16"}, "valid: .'fp32', 'bf16'"),
+        ({"precision": "fp8"}, "valid: .'fp32', 'bf16', 'fp16'"),
         ({"device": "tpu"}, "unknown device 'tpu'; valid"),
         ({"patience": 2}, "needs validation data"),
         ({"resume": True}, "needs run_dir"),

@@ -121,23 +121,13 @@ def encode_text(run: Path, data: str | None, out: Path, device: str) -> None:
 
 def evaluate_text(run: Path, data: str | None, split: str, k: int, seed: int, device: str) -> dict:
     """The text run's metrics on ``data`` (a file of lines) or a split of the run's own corpus."""
-    from vaekit.config import config_from_dict, read_yaml
     from vaekit.evaluate import evaluate
-    from vaekit.runs import RUN_CONFIG
-    from vaekit.text.runs import load_corpus_for, per_token_perplexity
+    from vaekit.text.examples import lines_for_run
+    from vaekit.text.runs import per_token_perplexity
 
     model = _open(run, device)
     line_report = LineReport()
-    if data is not None:
-        lines, source = read_lines(data, line_report), str(data)
-    else:
-        if not (run / RUN_CONFIG).is_file():
-            raise fail(f"{run} is a bare model without its run's {RUN_CONFIG}: pass --data FILE.txt")
-        corpus = load_corpus_for(config_from_dict(read_yaml(run / RUN_CONFIG)))
-        splits = {"train": corpus.train, "validation": corpus.validation, "test": corpus.test}
-        if split not in splits or not splits[split]:
-            raise fail(f"the run's corpus has no {split!r} split; valid: {[s for s in splits if splits[s]]}")
-        lines, source = splits[split], split
+    lines, source = lines_for_run(run, data, split, line_report)
     x = model.encode_texts(lines, line_report, source=source)
     metrics = evaluate(model.model, x, k=k, seed=seed)
     tokens = float((x != model.tokenizer.pad_index).sum(1).float().mean())

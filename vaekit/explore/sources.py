@@ -53,8 +53,12 @@ def open_explorer(
     """
     if max_points < 1:
         raise ExploreError(f"max_points must be positive, got {max_points}")
+    from vaekit.text.model import is_text_model
+
     if is_detector(path):
         return _open_detector(Path(path), data, max_points, sliders, key)
+    if is_text_model(path):
+        return _open_text(Path(path), data, split, max_points, sliders)
     return _open_run(Path(path), data, split, max_points, sliders)
 
 
@@ -81,6 +85,19 @@ def _open_run(path: Path, data: str | None, split: str, max_points: int, sliders
     )
     title = str(loaded.run_dir or loaded.model_dir)
     return Explorer(loaded.model, x, view_for(context), labels, prep.class_names, sliders, title=Path(title).name)
+
+
+def _open_text(path: Path, data: str | None, split: str, max_points: int, sliders: int) -> Explorer:
+    """A text run (or any sequence model saved with its tokenizer): lines of the run's corpus or of ``data``."""
+    from vaekit.data.lines import LineReport
+    from vaekit.text.examples import lines_for_run
+    from vaekit.text.model import TextModel
+
+    text_model = TextModel.load(path)
+    lines, source = lines_for_run(path, data, split, LineReport())
+    x = text_model.encode_texts(lines[:max_points], source=source)
+    context = ViewContext(data_shape=tuple(text_model.model.data_shape), extra={"tokenizer": text_model.tokenizer})
+    return Explorer(text_model.model, x, view_for(context), sliders=sliders, title=path.name)
 
 
 def _open_detector(path: Path, data: str | None, max_points: int, sliders: int, key: str | None) -> Explorer:

@@ -14,24 +14,22 @@ knows about data kinds. Adding a data kind is therefore one Python class and one
 .. code-block:: python
 
     @register_view
-    class SentenceView(View):
-        kind = "text"
-        script = "view-text.js"          # window.vaekitViews.text = {draw(el, p) {el.textContent = p.text}}
-        priority = 10                    # checked before the generic image and table views
+    class MoleculeView(View):
+        kind = "molecule"
+        script = "view-molecule.js"      # window.vaekitViews.molecule = {draw(el, p) {el.innerHTML = p.svg}}
+        priority = 20                    # checked before the text view, which shows any token sequence
 
         @classmethod
-        def applies_to(cls, context):    # e.g. the run's preprocessing carries a tokenizer
-            return context.extra.get("tokenizer") is not None
+        def applies_to(cls, context):
+            return context.extra.get("chemistry") is not None
 
-        def decode(self, model, z, y=None):   # greedy decoding instead of the likelihood's mean
-            return model.generate(z, y)         # whatever the text model offers
+        def render(self, x):              # x: token ids; the default decode is greedy decoding
+            smiles = self.context.extra["tokenizer"].decode_batch(x)
+            return [{"smiles": s, "svg": draw_svg(s)} for s in smiles]
 
-        def render(self, x):
-            return [{"text": self.tokenizer.decode(row)} for row in x.tolist()]
-
-Planned views follow the same pattern: music as ``{"roll": notes × steps, "audio": "data:audio/wav;..."}``
-drawn as a piano roll with an ``<audio>`` element; molecules as ``{"svg": ..., "smiles": ...}`` drawn with
-RDKit on the server. A view must never read files named by a request: it gets tensors, returns data.
+:class:`TextView` below is the sequence view built in; molecules (as above) and music (``{"roll": notes x steps,
+"audio": "data:audio/wav;..."}`` drawn as a piano roll with an ``<audio>`` element) follow the same pattern.
+A view must never read files named by a request: it gets tensors, returns data.
 """
 
 from __future__ import annotations
@@ -223,3 +221,25 @@ class TableView(View):
         payload = self.render(x.reshape(1, -1))[0]
         payload["contributions"] = _finite(np.asarray(contributions, dtype=np.float64).reshape(-1))
         return payload
+
+
+# --------------------------------------------------------------------- text
+@register_view
+class TextView(View):
+    """Token sequences (text, or any sequences with a tokenizer), shown as the strings they decode to.
+
+    The model's likelihood mean is its greedy decoding, so the default :meth:`View.decode` serves; the
+    tokenizer is ``context.extra["tokenizer"]``.
+    """
+
+    kind = "text"
+    script = "view-text.js"
+    priority = 10  # before the table view, which would take a flat vector of token ids
+
+    @classmethod
+    def applies_to(cls, context: ViewContext) -> bool:
+        return context.extra.get("tokenizer") is not None
+
+    def render(self, x: Tensor) -> list[dict[str, Any]]:
+        ids = x.detach().cpu().long().reshape(-1, *self.context.data_shape)
+        return [{"text": text} for text in self.context.extra["tokenizer"].decode_batch(ids)]

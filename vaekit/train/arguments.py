@@ -14,7 +14,7 @@ from vaekit.train.checkpointing import parse_checkpoint_every
 from vaekit.train.device import resolve_device
 from vaekit.train.optim import OPTIMIZERS, check_lr_schedule
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 # fit's defaults of the options check_options looks at
 OPTION_DEFAULTS: dict[str, Any] = {
     "epochs": 10, "batch_size": 128, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant",

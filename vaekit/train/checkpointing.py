@@ -126,6 +126,8 @@ class Checkpointer(Callback):
                 optimizers[name], opt_tensors = optimizer_state(name, opt)
                 tensors.update(opt_tensors)
             document["optimizers"] = optimizers
+            if state.scaler is not None:
+                document["grad_scaler"] = state.scaler.state_dict()  # numbers only: JSON
             checkpoints = self.run_path / "checkpoints"
             if improved:  # best first: a crash between the two writes leaves a last checkpoint that predates it
                 write_checkpoint(checkpoints / "best", state.model, document, tensors)
@@ -162,6 +164,8 @@ def restore(state: TrainState, run_dir: str | Path) -> dict[str, Any] | None:
         load_model_state(state.model, checkpoint.model_state, checkpoint.path)
         for name, opt in state.optimizers.items():
             load_optimizer_state(name, opt, document["optimizers"][name], checkpoint.tensors)
+        if state.scaler is not None and "grad_scaler" in document:  # an fp32/bf16 checkpoint starts a new scale
+            state.scaler.load_state_dict(document["grad_scaler"])
         position = document.get("position")
         prefix = f"rng/{state.context.rank}/"
         states = {k[len(prefix) :]: v for k, v in checkpoint.tensors.items() if k.startswith(prefix)}

@@ -34,6 +34,7 @@ from vaekit.train.sync import data_parallel_buffers
 
 ObjectiveFn = Callable[[nn.Module, Any, int], LossOutput]
 GUARD_INTERVAL = 32  # steps between reads of the non-finite flag on accelerators
+AUTOCAST_TYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def fit(
@@ -102,7 +103,9 @@ def fit(
         resume: continue from ``run_dir/checkpoints/last`` exactly as the interrupted run would have (also
             from inside an epoch); a run stopped by ``max_steps``/``max_seconds`` continues with a larger one.
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
-        precision: "fp32" or "bf16" (autocast of the objective's forward computations).
+        precision: "fp32", "bf16" (autocast of the objective's forward computations) or "fp16" (autocast
+            with dynamic loss scaling by ``torch.amp.GradScaler``: a step whose gradients overflow is skipped
+            and the scale halves; the scaler's state is checkpointed).
         compile: ``torch.compile`` the model's forward.
         seed: seeds the data order and torch's generator (rank r of a distributed run uses ``seed + r``).
         transform: raw batch -> model input (e.g. ``DynamicBinarize``), applied per batch on the device.
@@ -165,6 +168,7 @@ def fit(
             model=model, optimizers=optimizers, context=context, device=target, settings=settings,
             epochs=int(epochs), steps_per_epoch=math.ceil(x.shape[0] / batch_size),
             order=torch.Generator().manual_seed(int(seed)), transform=transform, val_transform=val_transform,
+            scaler=torch.amp.GradScaler(target.type) if precision == "fp16" else None,
         )  # fmt: skip
         position = restore(state, run_dir) if resume else None
         if position is not None:
@@ -174,14 +178,14 @@ def fit(
             model.compile()
             compiled = True
         autocast = (
-            (lambda: torch.autocast(target.type, dtype=torch.bfloat16))
-            if precision == "bf16"
+            (lambda: torch.autocast(target.type, dtype=AUTOCAST_TYPES[precision]))
+            if precision in AUTOCAST_TYPES
             else contextlib.nullcontext
         )
         state.train_step = TrainStep(
             model=model, objective=objective, groups=groups, optimizers=optimizers,
             guard=Guard(target, state.steps_per_epoch), context=context, grad_clip=grad_clip, autocast=autocast,
-            skip_grad_norm=skip_grad_norm, skipped_before=state.skipped_at_start,
+            skip_grad_norm=skip_grad_norm, skipped_before=state.skipped_at_start, scaler=state.scaler,
         )  # fmt: skip
         epochs_run = Epochs(
             state, x=x, y=y, val_x=val_x, val_y=val_y, objective=objective, batch_size=int(batch_size),

@@ -43,6 +43,7 @@ class TrainState:
         transform: the training batch transform, and ``val_transform`` the validation one.
         skipped_at_start: steps with a skipped update before this ``fit`` call.
         paused_rng: the random states when an epoch was cut short by the budget, before its validation.
+        scaler: the fp16 loss scaler (``precision="fp16"``), else None.
     """
 
     model: nn.Module
@@ -70,6 +71,7 @@ class TrainState:
     val_transform: Any = None
     skipped_at_start: int = 0
     paused_rng: dict[str, Tensor] | None = None
+    scaler: torch.amp.GradScaler | None = None
 
     @property
     def is_main(self) -> bool:

@@ -149,6 +149,9 @@ class TrainStep:
         autocast: a context manager factory for the forward computations.
         skip_grad_norm: skip a group's update when its gradient norm is above this (or not finite).
         skipped_before: steps with a skipped update in the run so far (a resumed run's count).
+        scaler: fp16 loss scaling: the loss is scaled before the backward pass and the gradients unscaled
+            after the data-parallel reduction; a group whose gradients overflowed skips its update (not an
+            error: the scale backs off), and the scale is updated once per step.
     """
 
     def __init__(
@@ -164,14 +167,17 @@ class TrainStep:
         autocast: Callable[[], Any],
         skip_grad_norm: float | None = None,
         skipped_before: int = 0,
+        scaler: torch.amp.GradScaler | None = None,
     ):
         self.model, self.objective, self.groups, self.optimizers = model, objective, groups, optimizers
         self.guard, self.context, self.grad_clip, self.autocast = guard, context, grad_clip, autocast
-        self.skip_grad_norm = skip_grad_norm
+        self.skip_grad_norm, self.scaler = skip_grad_norm, scaler
         self.parameters = list(dict.fromkeys(p for params in groups.values() for p in params))
         self.fused = {name: bool(opt.defaults.get("fused")) for name, opt in optimizers.items()}
-        # Per optimizer: 1 to skip its step (the guard's flag, or an outlier gradient norm of its group).
-        self.skip = {name: guard.flag if skip_grad_norm is None else torch.zeros_like(guard.flag) for name in groups}
+        # Per optimizer: 1 to skip its step (the guard's flag, an outlier gradient norm of its group, or an fp16
+        # overflow). Without outlier skipping or loss scaling it is the guard's flag itself.
+        self.own_skip = skip_grad_norm is not None or scaler is not None
+        self.skip = {name: torch.zeros_like(guard.flag) if self.own_skip else guard.flag for name in groups}
         self.skipped = torch.full_like(guard.flag, float(skipped_before))  # steps with a skipped update, in total
         for name, opt in optimizers.items():
             if self.fused[name]:
@@ -202,18 +208,25 @@ class TrainStep:
             names, values = loss_values(result)
             finite = torch.isfinite(values)
             bad = (~finite.all()).float()
-            _backward(result, self.groups)
+            _backward(result, self.groups, self.scaler)
             sums.add(names, values, size)
         if self.context.enabled:
             bad = self.context.all_reduce_gradients(self.parameters, size / global_size, bad)
-        outliers, bad = self._clip(bad)
+        overflows = self._unscale()
+        outliers, bad = self._clip(bad, overflows)
         self.guard.record(bad, names, finite)
         discarded = self.guard.flag
-        if outliers:
+        if self.own_skip:
             any_outlier = torch.zeros_like(bad)
-            for name, outlier in outliers.items():
-                torch.maximum(self.guard.flag, outlier, out=self.skip[name])
-                torch.maximum(any_outlier, outlier, out=any_outlier)
+            for name in self.groups:
+                reason = self.guard.flag
+                if name in outliers:
+                    reason = torch.maximum(reason, outliers[name])
+                    torch.maximum(any_outlier, outliers[name], out=any_outlier)
+                if name in overflows:
+                    reason = torch.maximum(reason, overflows[name])
+                    discarded = torch.maximum(discarded, overflows[name])
+                self.skip[name].copy_(reason)
             self.skipped.add_(any_outlier * (1 - self.guard.flag))
             discarded = torch.maximum(discarded, any_outlier)
         for buffer, before in zip(self.norm_buffers, saved):
@@ -223,24 +236,43 @@ class TrainStep:
         for name, opt in self.optimizers.items():
             if self.fused[name] or self.skip[name].item() == 0:
                 opt.step()
+        if overflows:
+            self.scaler.update()  # backs off after an overflow; grows after growth_interval clean steps
 
-    def _clip(self, bad: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    def _unscale(self) -> dict[str, Tensor]:
+        """With loss scaling: unscale each group's gradients in place; 1 for each group whose gradients
+        overflowed (a group without gradients this step is left out)."""
+        overflows: dict[str, Tensor] = {}
+        if self.scaler is None:
+            return overflows
+        for name, params in self.groups.items():
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                self.scaler.unscale_(self.optimizers[name])
+                overflows[name] = (~torch.isfinite(nn.utils.get_total_norm(grads, foreach=True))).float()
+        return overflows
+
+    def _clip(self, bad: Tensor, overflows: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
         """Clip each group's gradients; return the groups' outlier flags (with ``skip_grad_norm``) and ``bad``
-        raised to 1 where a clipped group's norm is not finite (groups without outlier skipping only)."""
+        raised to 1 where a clipped group's norm is not finite (groups without outlier skipping only, and not
+        for an fp16 overflow, which skips the update and lowers the scale)."""
         outliers: dict[str, Tensor] = {}
         for name, params in self.groups.items():
             norm = None
+            overflow = overflows.get(name)
             if self.skip_grad_norm is not None:
                 grads = [p.grad for p in params if p.grad is not None]
                 norm = nn.utils.get_total_norm(grads, foreach=True) if grads else bad.new_zeros(())
-                outliers[name] = (~(norm <= self.skip_grad_norm)).float()  # NaN norms count as outliers too
+                outlier = (~(norm <= self.skip_grad_norm)).float()  # NaN norms count as outliers too
+                outliers[name] = outlier if overflow is None else outlier * (1 - overflow)
             if self.grad_clip is not None:
                 if norm is None:
                     norm = nn.utils.clip_grad_norm_(params, float(self.grad_clip), foreach=True)
                 else:
                     nn.utils.clip_grads_with_norm_(params, float(self.grad_clip), norm, foreach=True)
                 if name not in outliers:  # a skipped update needs no guard; a finite loss stays trainable
-                    bad = torch.maximum(bad, (~torch.isfinite(norm)).float())
+                    not_finite = (~torch.isfinite(norm)).float()
+                    bad = torch.maximum(bad, not_finite if overflow is None else not_finite * (1 - overflow))
         return outliers, bad
 
     def _check_groups(self, result: LossOutput) -> None:
@@ -255,14 +287,17 @@ class TrainStep:
         self.group_names_checked = True
 
 
-def _backward(result: LossOutput, groups: dict[str, list[nn.Parameter]]) -> None:
-    """Backpropagate the loss, or each group's loss into that group's parameters only."""
+def _backward(
+    result: LossOutput, groups: dict[str, list[nn.Parameter]], scaler: torch.amp.GradScaler | None = None
+) -> None:
+    """Backpropagate the loss (scaled by ``scaler``), or each group's loss into that group's parameters only."""
+    scale = scaler.scale if scaler is not None else (lambda loss: loss)
     if not result.group_losses:
-        result.loss.backward()
+        scale(result.loss).backward()
         return
     items = list(result.group_losses.items())
     for i, (name, loss) in enumerate(items):
-        loss.backward(inputs=groups[name], retain_graph=i < len(items) - 1)
+        scale(loss).backward(inputs=groups[name], retain_graph=i < len(items) - 1)
 
 
 @torch.no_grad()

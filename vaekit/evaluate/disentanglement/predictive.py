@@ -90,20 +90,23 @@ def importance_matrix(
     return matrix, np.array([r[1] for r in results]), np.array([r[2] for r in results])
 
 
-def dci_disentanglement(matrix: np.ndarray) -> float:
-    """Importance-weighted mean over codes of 1 - entropy (base K) of the code's importance over factors."""
-    per_code = 1.0 - entropy(matrix.T + 1e-11, base=matrix.shape[1])
+def _weighted_concentration(matrix: np.ndarray) -> float:
+    """Importance-weighted mean over the rows of 1 - entropy (base: the number of columns) of each row's
+    importance over the columns; equal weights when every importance is 0."""
+    per_row = 1.0 - entropy(matrix.T + 1e-11, base=matrix.shape[1])
     total = matrix.sum()
     weights = np.full(matrix.shape[0], 1 / matrix.shape[0]) if total == 0 else matrix.sum(axis=1) / total
-    return float(np.sum(per_code * weights))
+    return float(np.sum(per_row * weights))
+
+
+def dci_disentanglement(matrix: np.ndarray) -> float:
+    """Importance-weighted mean over codes of 1 - entropy (base K) of the code's importance over factors."""
+    return _weighted_concentration(matrix)
 
 
 def dci_completeness(matrix: np.ndarray) -> float:
     """Importance-weighted mean over factors of 1 - entropy (base D) of the factor's importance over codes."""
-    per_factor = 1.0 - entropy(matrix + 1e-11, base=matrix.shape[0])
-    total = matrix.sum()
-    weights = np.full(matrix.shape[1], 1 / matrix.shape[1]) if total == 0 else matrix.sum(axis=0) / total
-    return float(np.sum(per_factor * weights))
+    return _weighted_concentration(matrix.T)
 
 
 def dci(
