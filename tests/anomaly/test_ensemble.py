@@ -25,12 +25,14 @@ def ensemble() -> VAEDetector:
     return VAEDetector(n_models=3, epochs=10, k=16, seed=4).fit(small_table())
 
 
-def test_auto_trains_an_ensemble_only_for_small_data() -> None:
-    for kind, shape in (("tabular", [6]), ("image", [1, 8, 8])):
-        assert default_plan(kind, shape, SMALL_DATA).n_models == ENSEMBLE_SIZE > 1
-        assert default_plan(kind, shape, SMALL_DATA + 1).n_models == 1
-    assert default_plan("image", [1, 8, 8], 150).lr == 3e-3  # an ensemble of image VAEs: larger steps
-    assert default_plan("image", [1, 8, 8], 1000).lr == default_plan("tabular", [6], 150).lr == 1e-3
+def test_auto_trains_an_ensemble_only_for_small_tables() -> None:
+    assert default_plan("tabular", [6], SMALL_DATA).n_models == ENSEMBLE_SIZE > 1
+    assert default_plan("tabular", [6], SMALL_DATA + 1).n_models == 1
+    # Images train one VAE at any size: the ensemble's gain on one-class digits did not pay for five times
+    # the fit time (benchmarks/RESULTS.md), so the image plan changed from 5 models at lr 3e-3 to one at 1e-3.
+    for n in (150, SMALL_DATA, 1000):
+        assert default_plan("image", [1, 8, 8], n).n_models == 1
+        assert default_plan("image", [1, 8, 8], n).lr == 1e-3
     assert len(VAEDetector(epochs=1).fit(small_table(40)).models_) == ENSEMBLE_SIZE
     with pytest.raises(ValueError, match="n_models"):
         VAEDetector(n_models=0).fit(small_table(40))

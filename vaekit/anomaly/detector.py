@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import shutil
 from pathlib import Path
@@ -11,20 +12,40 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 from sklearn.base import BaseEstimator, OutlierMixin
 
 from vaekit.anomaly.calibration import calibrate_value_variance, has_per_value_sigma
 from vaekit.anomaly.defaults import TrainingPlan, default_plan
 from vaekit.anomaly.explain import Explanation
+from vaekit.anomaly.latent import RobustScale, knn_distance, posterior_means
 from vaekit.anomaly.preprocessing import IMAGE, Preprocessor
 from vaekit.anomaly.scores import SCORES, ScoreSettings, anomaly_scores, score_contributions
-from vaekit.io import ModelFileError, load, load_extra, save_model
+from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
 from vaekit.objectives import ELBOObjective
 from vaekit.registry import build_model
 from vaekit.train import fit as train_fit
 
 EXTRA_KEY = "anomaly_detector"
 MEMBER_PREFIX = "member-"  # sub-folders holding an ensemble's other VAEs
+LATENT = "latent"  # the latent-space kNN score (vaekit.anomaly.latent); combines with the others by "+"
+REFERENCE_FILE = "latent_reference.safetensors"  # the training encodings the latent score measures against
+EPOCH_ROWS = 2048  # small training sets are tiled up to about this many rows per epoch
+
+
+def score_parts(score: str) -> list[str]:
+    """The terms of a score name: "elbo+latent" -> ["elbo", "latent"].
+
+    Raises:
+        ValueError: an unknown or repeated term.
+    """
+    parts = [p.strip() for p in score.split("+")]
+    valid = [*SCORES, LATENT, "auto"]
+    if any(p not in valid for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"unknown score {score!r}; valid: 'auto', one of {valid}, or several joined by '+'")
+    return parts
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -43,7 +64,11 @@ class VAEDetector(OutlierMixin, BaseEstimator):
     Args:
         score: "auto", "elbo" (negative ELBO), "reconstruction_nll" (the ELBO's expected
             negative log-likelihood term, without the KL), "nll" (importance-sampled negative
-            log-likelihood) or "reconstruction" (squared reconstruction error).
+            log-likelihood), "reconstruction" (squared reconstruction error), "latent" (mean distance
+            of the posterior mean to its ``n_neighbors`` nearest training encodings,
+            :mod:`vaekit.anomaly.latent`), or several joined by "+" (e.g. "elbo+latent", or "auto+latent"
+            for the data's default score plus the latent one): the sum of the terms, each first centred
+            and scaled by its median and spread on the training data.
         contamination: expected fraction of anomalies; the threshold flags this fraction of the
             training data (or of the held-out part with ``validation_fraction``).
         validation_fraction: hold out this fraction of the training data, unseen by training,
@@ -67,6 +92,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             ``seed + 1``, ...); the score, and each explanation, is their mean. "auto": an ensemble of
             5 for data sets of at most 500 examples, where single models vary most and train fast;
             otherwise 1.
+        n_neighbors: training encodings the "latent" score averages the distance to.
         seed: seed of the initialization, the training order and the scoring draws.
 
     Attributes (after ``fit``):
@@ -74,6 +100,10 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         model_: the first of them.
         preprocessor_: the fitted :class:`Preprocessor`.
         score_: the score in use.
+        encodings_: per VAE, the posterior means of the training data, (N, latent_dim) (None in a
+            detector saved by an older vaekit, which then scores everything but "latent").
+        score_scales_: per VAE, the :class:`~vaekit.anomaly.latent.RobustScale` of each term of a
+            combined score (empty for a single-term score).
         threshold_: scores above it are predicted anomalous.
         decision_scores_: scores of the training data.
         histories_: the training loop's per-epoch terms, one per VAE.
@@ -98,6 +128,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         calibrate_variance: bool = True,
         variance_floor: float = 3e-3,
         n_models: int | str = "auto",
+        n_neighbors: int = 5,
         seed: int = 0,
     ):
         self.score = score
@@ -116,12 +147,15 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         self.calibrate_variance = calibrate_variance
         self.variance_floor = variance_floor
         self.n_models = n_models
+        self.n_neighbors = n_neighbors
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        if self.score != "auto" and self.score not in SCORES:
-            raise ValueError(f"unknown score {self.score!r}; valid: {['auto', *SCORES]}")
+        if self.score != "auto":
+            score_parts(self.score)
+        if not (isinstance(self.n_neighbors, numbers.Integral) and self.n_neighbors >= 1):
+            raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
         if not 0.0 < self.contamination < 0.5:
             raise ValueError(f"contamination must be in (0, 0.5), got {self.contamination}")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -143,8 +177,9 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             plan.batch_size = int(self.batch_size)
         if self.epochs is not None:
             plan.epochs = int(self.epochs)
-        if self.score != "auto":
-            plan.score = self.score
+        if self.score != "auto":  # "auto" inside a sum ("auto+latent") stands for the data's default score
+            plan.score = "+".join(plan.score if p == "auto" else p for p in score_parts(self.score))
+            score_parts(plan.score)  # e.g. "elbo+auto" on images: a repeated term
         if self.n_models != "auto":
             plan.n_models = int(self.n_models)
         if self.lr is not None:
@@ -178,8 +213,23 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         self.preprocessor_ = prep
         self.score_ = plan.score
         self.n_features_in_ = int(np.prod(prep.raw_shape))
-        self.decision_scores_ = self._scores(data)
-        reference = self.decision_scores_ if held_out is None else self._scores(held_out)
+        self.encodings_ = [posterior_means(model, train) for model in self.models_]
+        self.score_scales_ = [{} for _ in self.models_]
+        parts = score_parts(self.score_)
+        if len(parts) > 1:  # each term's centre and spread on the training data (leave-one-out for "latent")
+            self.score_scales_ = [
+                {p: RobustScale.fit(self._part(i, train, p, exclude_self=True)) for p in parts}
+                for i in range(len(self.models_))
+            ]
+        train_scores = self._scores(train, exclude_self=True)
+        if held_out is None:
+            self.decision_scores_ = train_scores
+            reference = train_scores
+        else:
+            reference = self._scores(held_out)
+            self.decision_scores_ = np.empty(len(data))
+            self.decision_scores_[order[n_val:].numpy()] = train_scores
+            self.decision_scores_[order[:n_val].numpy()] = reference
         self.threshold_ = float(np.quantile(reference, 1.0 - self.contamination))
         return self
 
@@ -188,11 +238,18 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):  # seeds the initialization and the reparameterization noise
             torch.manual_seed(seed)
             model = build_model({"type": "vae", **plan.model}, data_shape)
+            # A small data set is tiled so that one epoch holds at least EPOCH_ROWS examples: the same
+            # number of gradient steps in fewer epochs, without the loop's fixed cost per epoch (one-class
+            # digits, 100 images, one VAE of 2,500 steps: 42 s as 1,250 epochs of 2 steps, 15 s tiled, timed
+            # once on the shared CPU; the ROC AUC stayed within seed noise, 0.9922 and 0.9929).
+            repeats = max(1, EPOCH_ROWS // len(train))
+            steps = plan.epochs * math.ceil(len(train) / plan.batch_size)
             history = train_fit(
                 model,
                 ELBOObjective(beta=self.beta),
-                train,
-                epochs=plan.epochs,
+                train.repeat(repeats, *([1] * (train.dim() - 1))),
+                epochs=math.ceil(steps / math.ceil(repeats * len(train) / plan.batch_size)),
+                max_steps=steps,
                 batch_size=plan.batch_size,
                 lr=plan.lr,
                 lr_schedule=self.lr_schedule,
@@ -248,17 +305,33 @@ class VAEDetector(OutlierMixin, BaseEstimator):
     def _likelihood_spec(self) -> Any:
         return self.model_.likelihood.config()
 
-    def _scores(self, data: torch.Tensor, score: str | None = None) -> np.ndarray:
-        settings = self._settings(score)
-        scores = torch.stack([anomaly_scores(model, data, settings).double() for model in self.models_])
-        return scores.mean(0).numpy()
+    def _part(self, i: int, data: torch.Tensor, part: str, exclude_self: bool = False) -> torch.Tensor:
+        """One term of the score under the i-th VAE, (N,) float64; ``exclude_self``: ``data`` is the training
+        data, whose own encodings the latent distance leaves out."""
+        model = self.models_[i]
+        if part == LATENT:
+            if self.encodings_ is None:
+                raise ValueError("this detector was saved without training encodings: the latent score is unavailable")
+            queries = posterior_means(model, data)
+            return knn_distance(queries, self.encodings_[i], self.n_neighbors, exclude_self=exclude_self)
+        return anomaly_scores(model, data, self._settings(part)).double()
+
+    def _scores(self, data: torch.Tensor, score: str | None = None, exclude_self: bool = False) -> np.ndarray:
+        parts = score_parts(score or self.score_)
+        if len(parts) > 1 and not all(p in scales for scales in self.score_scales_ for p in parts):
+            raise ValueError(f"a combined score other than the detector's own ({self.score_!r}) has no scales")
+        per_model = []
+        for i, scales in enumerate(self.score_scales_):
+            terms = [self._part(i, data, p, exclude_self) for p in parts]
+            per_model.append(terms[0] if len(parts) == 1 else sum(scales[p](t) for p, t in zip(parts, terms)))
+        return torch.stack(per_model).mean(0).numpy()
 
     def decision_function(self, X: Any, score: str | None = None) -> np.ndarray:
         """Anomaly scores, shape (N,): higher = more anomalous.
 
         Args:
             X: examples shaped like the training data.
-            score: another score than the detector's own (one of :data:`SCORES`), for
+            score: another score than the detector's own (one of :data:`SCORES` or "latent"), for
                 comparisons; the threshold only applies to the detector's own score.
 
         Raises:
@@ -280,12 +353,34 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         return (self.decision_scores_ > self.threshold_).astype(np.int64)
 
     def explain(self, X: Any) -> Explanation:
-        """Per-value contributions to each example's score (see :func:`score_contributions`)."""
+        """Per-value contributions to each example's score (see :func:`score_contributions`).
+
+        A combined score splits as its terms do: each likelihood term's per-value parts, divided by
+        that term's scale, are the contributions; the latent distance, the KL terms and the centring
+        constants form the remainder, so contributions and remainder still add up to the score.
+        """
         data = self._input(X)
-        parts = [score_contributions(model, data, self._settings()) for model in self.models_]
-        contributions = torch.stack([c.double() for c, _ in parts]).mean(0)
-        remainder = torch.stack([r.double() for _, r in parts]).mean(0)
+        parts = score_parts(self.score_)
+        if parts == [LATENT]:  # no single value owns a distance between encodings
+            scores = self._scores(data)
+            zeros = np.zeros((len(data), *self.preprocessor_.data_shape))
+            prep = self.preprocessor_
+            return Explanation(scores, prep.to_raw_layout(zeros), scores.copy(), prep.columns, prep.kind)
+        per_model = []
+        for model, scales in zip(self.models_, self.score_scales_):
+            pieces = []
+            for p in parts:
+                if p == LATENT:
+                    continue
+                values, rest = score_contributions(model, data, self._settings(p))
+                divide = scales[p].scale if len(parts) > 1 else 1.0
+                pieces.append((values.double() / divide, rest.double() / divide))
+            per_model.append((sum(v for v, _ in pieces), sum(r for _, r in pieces)))
+        contributions = torch.stack([c for c, _ in per_model]).mean(0)
+        remainder = torch.stack([r for _, r in per_model]).mean(0)
         scores = self._scores(data)
+        if len(parts) > 1:  # the latent term and the centring constants: what the values do not own
+            remainder = torch.from_numpy(scores) - contributions.flatten(1).sum(1)
         maps = self.preprocessor_.to_raw_layout(contributions.numpy())
         prep = self.preprocessor_
         return Explanation(scores, maps, remainder.numpy(), prep.columns, prep.kind)
@@ -306,6 +401,9 @@ class VAEDetector(OutlierMixin, BaseEstimator):
                 shutil.rmtree(stale)
         for name, model in zip(members, self.models_[1:]):
             save_model(model, directory / name)
+        directory.mkdir(parents=True, exist_ok=True)
+        encodings = {str(i): e.detach().float().contiguous() for i, e in enumerate(self.encodings_)}
+        atomic_write_bytes(directory / REFERENCE_FILE, save_tensors(encodings, metadata={"format": EXTRA_KEY}))
         extra = {
             EXTRA_KEY: {
                 "params": _jsonable(self.get_params()),
@@ -313,6 +411,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
                 "score": self.score_,
                 "threshold": self.threshold_,
                 "members": members,
+                "score_scales": [{p: [c.center, c.scale] for p, c in scales.items()} for scales in self.score_scales_],
             }
         }
         return save_model(self.models_[0], directory, extra=extra)
@@ -336,6 +435,21 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         detector.preprocessor_ = Preprocessor.from_dict(extra["preprocessing"])
         detector.score_ = extra["score"]
         detector.threshold_ = float(extra["threshold"])
+        reference = directory / REFERENCE_FILE
+        try:
+            if reference.is_file() or LATENT in score_parts(detector.score_):
+                encodings = load_tensors(reference.read_bytes())
+                detector.encodings_ = [encodings[str(i)] for i in range(len(detector.models_))]
+            else:  # saved before the latent score existed: everything but that score still works
+                detector.encodings_ = None
+            scales = extra.get("score_scales", [{} for _ in detector.models_])
+            detector.score_scales_ = [{p: RobustScale(*map(float, v)) for p, v in d.items()} for d in scales]
+        except (OSError, KeyError, TypeError, ValueError, SafetensorError) as error:
+            message = f"{directory}: missing or unreadable latent reference ({REFERENCE_FILE}): {error}"
+            raise ModelFileError(message) from error
+        if len(detector.score_scales_) != len(detector.models_):
+            n_scales, n_models = len(detector.score_scales_), len(detector.models_)
+            raise ModelFileError(f"{directory}: {n_scales} sets of score scales for {n_models} VAEs")
         detector.n_features_in_ = int(np.prod(detector.preprocessor_.raw_shape))
         return detector
 

@@ -28,7 +28,9 @@ def fit_command(
     data: Annotated[Path, typer.Argument(help="training data: .npy, .npz, .csv or .parquet")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to save the detector in")],
     contamination: Annotated[float, typer.Option(help="expected fraction of anomalies (sets the threshold)")] = 0.1,
-    score: Annotated[str, typer.Option(help="auto, elbo, nll, reconstruction or reconstruction_nll")] = "auto",
+    score: Annotated[
+        str, typer.Option(help="auto, elbo, nll, reconstruction, reconstruction_nll, latent, or a sum: auto+latent")
+    ] = "auto",
     validation_fraction: Annotated[float, typer.Option(help="held-out fraction for the threshold")] = 0.0,
     epochs: Annotated[int | None, typer.Option(help="training epochs (default: from the data size)")] = None,
     latent_dim: Annotated[int | None, typer.Option(help="latent dimensions (default: from the data)")] = None,
