@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned, so the CPU build on local disk is used instead of a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,text,explore,chem]"
+	$(PY) -m pip install -q -e ".[dev,text,explore,chem,music]"
 	# MOSES data and reference metrics: without its dependencies (pomegranate does not build; nothing used needs it).
 	$(PY) -m pip install -q --no-deps molsets
 	touch $(STAMP)

@@ -35,10 +35,10 @@ class DataConfig:
 
     name: str = _option(
         "digits",
-        "built-in dataset: digits, fashion-mnist, mnist, ptb, dsprites, dsprites-colour (ignored when path is set)",
+        "built-in dataset: digits, fashion-mnist, mnist, ptb, dsprites, dsprites-colour, folk (unused with path)",
     )
     path: str | None = _option(
-        None, "user data: a folder of images, a .npy/.npz file, a .csv/.parquet table, or a .txt file (one per line)"
+        None, "user data: a folder of images or MIDI files, a .npy/.npz file, a .csv/.parquet table, or a .txt file"
     )
     data_dir: str | None = _option(None, "folder holding the idx files of fashion-mnist or mnist")
     binarize: str = _option("dynamic", "integer images: dynamic, fixed, none (grey levels in [0, 1]) or dequantize")
@@ -58,6 +58,8 @@ class DataConfig:
     )
     max_length: int | None = _option(None, "text/sequences: tokens per example, end token included (null: longest)")
     long_lines: str = _option("truncate", "text/sequences: lines over max_length: truncate (counted), drop or refuse")
+    bars: int = _option(2, "music: bars of 16 sixteenth-note steps per window")
+    transpose: int = _option(0, "music: augment training windows by every shift up to this many semitones")
     split_seed: int = _option(0, "seed of the train/validation/test split and of which examples keep their label")
     labels: int | None = _option(
         None, "semi-supervised models (m2): keep this many training labels, balanced per class; the rest are unlabelled"

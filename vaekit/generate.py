@@ -24,6 +24,15 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+@torch.no_grad()
+def prior_draws(model: nn.Module, n: int, seed: int = 0, spread: float = 1.0) -> Tensor:
+    """``n`` latents (n, D) from the model's prior (its spread scaled by ``spread``) under ``seed``, leaving the
+    global random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model.prior.sample(n, spread)
+
+
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """Spherical interpolation between rows of a and b at fractions t (falls back to lerp when parallel)."""
     a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)

@@ -35,6 +35,8 @@ METRIC_ROWS = (
     ("active_units", "active units"),
     ("mutual_information", "mutual information I(x;z) (nats)"),
     ("accuracy", "classification accuracy of q(y|x)"),
+    ("accuracy_teacher_forced", "per-step accuracy, teacher-forced"),
+    ("accuracy_free_running", "per-step accuracy, free-running"),
 )
 
 
@@ -98,6 +100,7 @@ def evaluate(
     samples: Annotated[int, typer.Option(help="--moses: molecules to sample.", min=1)] = 30000,
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
+    from vaekit.cli.music import evaluate_music, is_music_model
     from vaekit.cli.text import evaluate_text, is_text_model
     from vaekit.runs import check_fits, evaluate_model, load_data_for
 
@@ -105,7 +108,9 @@ def evaluate(
         from vaekit.cli.molecules import evaluate_moses
 
         return evaluate_moses(run, samples, seed, 2, as_json, device)
-    if is_text_model(run):
+    if is_music_model(run):
+        metrics = evaluate_music(run, data, split, k, seed, device)
+    elif is_text_model(run):
         if disentanglement or probe:
             raise fail("--disentanglement and --probe need a model of images or features, not a text model")
         metrics = evaluate_text(run, data, split, k, seed, device)

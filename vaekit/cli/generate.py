@@ -44,9 +44,11 @@ def sample(
     beam: Annotated[int | None, typer.Option(help="Text: beam search with this width.", min=1)] = None,
     target: Annotated[str | None, typer.Option(help="Conditional molecule model: target, e.g. qed=0.9.")] = None,
 ) -> None:
-    """Draw samples from the prior and decode them (a text model prints sentences; --temperature is then the
-    token sampling temperature; a molecule model writes SMILES to --out mols.smi)."""
+    """Draw samples from the prior and decode them (a text model prints sentences; a molecule model writes SMILES
+    to --out mols.smi; a music model writes MIDI, WAV and a piano roll into the --out folder; --temperature is then
+    the token sampling temperature)."""
     from vaekit.chem.model import is_molecule_model
+    from vaekit.cli.music import is_music_model, sample_music
     from vaekit.cli.text import is_text_model, sample_text
     from vaekit.figures import draw_samples
 
@@ -54,6 +56,8 @@ def sample(
         from vaekit.cli.molecules import sample_molecules
 
         return sample_molecules(run, n, temperature, top_k, top_p, seed, out, target, device)
+    if is_music_model(run):
+        return sample_music(run, n, temperature, top_k, top_p, beam, seed, out, device)
     if is_text_model(run):
         return sample_text(run, n, temperature, top_k, top_p, beam, seed, device)
     loaded = open_run(run, device)
@@ -75,9 +79,12 @@ def reconstruct(
 ) -> None:
     """Reconstruct examples (decode their posterior means) and draw them beside the originals (a text model
     prints each sentence and its reconstruction)."""
+    from vaekit.cli.music import is_music_model, reconstruct_music
     from vaekit.cli.text import is_text_model, reconstruct_text
     from vaekit.figures import draw_reconstructions
 
+    if is_music_model(run):
+        return reconstruct_music(run, data, split, n, beam, out, device)
     if is_text_model(run):
         return reconstruct_text(run, text, data, n, beam, device)
     loaded = open_run(run, device)
@@ -100,15 +107,19 @@ def interpolate(
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("interpolation.png"),
     device: DeviceOption = "cpu",
     between: Annotated[
-        tuple[str, str] | None, typer.Option(help="Text model: the two sentences to interpolate between.")
+        tuple[str, str] | None,
+        typer.Option(help="Text model: the two sentences to interpolate between; music model: two MIDI files."),
     ] = None,
     beam: Annotated[int | None, typer.Option(help="Text model: beam search with this width.", min=1)] = None,
 ) -> None:
     """Interpolate in latent space between random pairs of examples and decode (a text model prints the
     homotopy between the two --between sentences)."""
+    from vaekit.cli.music import interpolate_music, is_music_model
     from vaekit.cli.text import interpolate_text, is_text_model
     from vaekit.figures import draw_interpolations
 
+    if is_music_model(run):
+        return interpolate_music(run, between, steps, method, beam, out, device)
     if is_text_model(run):
         return interpolate_text(run, between, steps, method, beam, device)
     loaded = open_run(run, device)

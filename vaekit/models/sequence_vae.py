@@ -41,6 +41,12 @@ class SequenceVAE(VAE):
                 x,
                 objectives={"elbo": {"free_bits": 0.1}},
             ),
+            # The hierarchical (conductor + bar) decoder: two bars of three tokens, padding within the second.
+            ModelExample(
+                {**base, "decoder": {"type": "hierarchical", "steps_per_bar": 3, "conductor_hidden": 8}},
+                x,
+                objectives={"elbo": {"beta": 0.5, "free_bits": 0.1}},
+            ),
         ]
 
 
@@ -74,9 +80,9 @@ def build_sequence_vae(
         data_shape: ``[length]``.
         vocab_size: number of token ids.
         latent_dim: number of latent dimensions.
-        decoder: a registered ``sequence_decoder``: "recurrent" (GRU/LSTM language model) or "transformer"
-            (small causal Transformer), or a config mapping; the model-wide options below fill in
-            the arguments it takes and does not set.
+        decoder: a registered ``sequence_decoder``: "recurrent" (GRU/LSTM language model), "transformer"
+            (small causal Transformer) or "hierarchical" (conductor + bar decoder), or a config mapping; the
+            model-wide options below fill in the arguments it takes and does not set.
         cell: "gru" or "lstm", for the encoder and a recurrent decoder.
         embed_dim: token embedding width.
         hidden: recurrent state width (and the context width).

@@ -224,6 +224,95 @@ class RecurrentTokenDecoder(AutoregressiveNetwork):
         return state.index_select(1, index)
 
 
+@register("sequence_decoder", "hierarchical")
+class HierarchicalTokenDecoder(AutoregressiveNetwork):
+    """MusicVAE's hierarchical decoder (Roberts et al. 2018): a "conductor" RNN reads the context and
+    emits one embedding per bar (segment of ``steps_per_bar`` tokens); a recurrent bar decoder
+    (:class:`RecurrentTokenDecoder`) generates each bar from its embedding alone, its state reset
+    at every bar line, so long sequences cannot ignore z by leaning on the previous bars' state.
+    Inputs stay the previous tokens across bar lines.
+
+    Args:
+        vocab_size: number of token ids it predicts.
+        context_dim: width of the context vector.
+        max_length: longest sequence (the number of bars is ``ceil(max_length / steps_per_bar)``).
+        steps_per_bar: tokens per bar.
+        conductor_hidden: width of the conductor's state (and of the bar embeddings).
+        embed_dim, hidden, cell, layers, dropout: the bar decoder's (as :class:`RecurrentTokenDecoder`);
+            it sees its bar's embedding in its initial state and beside every input token.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_dim: int,
+        max_length: int,
+        steps_per_bar: int = 16,
+        conductor_hidden: int = 128,
+        embed_dim: int = 32,
+        hidden: int = 128,
+        cell: str = "lstm",
+        layers: int = 1,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.vocab_size, self.context_dim = int(vocab_size), int(context_dim)
+        self.steps_per_bar = int(steps_per_bar)
+        if self.steps_per_bar < 1:
+            raise ValueError(f"steps_per_bar must be at least 1, got {steps_per_bar}")
+        self.bars = -(-int(max_length) // self.steps_per_bar)
+        self.is_lstm = cell == "lstm"
+        width = int(conductor_hidden)
+        self.conductor_init = nn.Linear(self.context_dim, layers * width)
+        self.conductor = _cell(cell)(self.context_dim, width, int(layers), batch_first=True)
+        self.bar = RecurrentTokenDecoder(self.vocab_size, width, embed_dim, hidden, cell, layers, True, True, dropout)
+
+    def bar_embeddings(self, context: Tensor) -> Tensor:
+        """The conductor's output, one embedding per bar: (N, bars, conductor_hidden)."""
+        n = context.shape[0]
+        layers, width = self.conductor.num_layers, self.conductor.hidden_size
+        h0 = torch.tanh(self.conductor_init(context)).view(n, layers, width).transpose(0, 1).contiguous()
+        state = (h0, torch.zeros_like(h0)) if self.is_lstm else h0
+        steps = context[:, None, :].expand(n, self.bars, self.context_dim)  # z at every bar
+        output, _ = self.conductor(steps, state)
+        return output
+
+    def features(self, context: Tensor, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        n, length = inputs.shape
+        s, bars = self.steps_per_bar, -(-inputs.shape[1] // self.steps_per_bar)
+        if bars > self.bars:
+            raise ValueError(f"sequence of length {length} exceeds this decoder's {self.bars} bars")
+        # Pad to whole bars (causal within a bar, so padding after the end changes nothing before it).
+        padded = nn.functional.pad(inputs, (0, bars * s - length), value=self.unknown_index)
+        per_bar = self.bar_embeddings(context)[:, :bars].reshape(n * bars, -1)  # (N*bars, Hc)
+        bar_lengths = None
+        if lengths is not None:
+            offsets = torch.arange(bars, device=lengths.device) * s
+            bar_lengths = (lengths[:, None] - offsets).clamp(0, s).reshape(-1)  # (N*bars,)
+        h = self.bar.features(per_bar, padded.reshape(n * bars, s), bar_lengths)  # (N*bars, s, H)
+        return h.reshape(n, bars * s, -1)[:, :length]
+
+    def project(self, h: Tensor) -> Tensor:
+        return self.bar.project(h)
+
+    # Decoding state: (next position, bar embeddings (N, bars, Hc), bar decoder state).
+    def start_state(self, context: Tensor) -> Any:
+        return (0, self.bar_embeddings(context), None)
+
+    def step(self, context: Tensor, token: Tensor, state: Any) -> tuple[Tensor, Any]:
+        position, embeddings, bar_state = state
+        bar = embeddings[:, min(position // self.steps_per_bar, self.bars - 1)]  # (N, Hc)
+        if position % self.steps_per_bar == 0:
+            bar_state = self.bar.start_state(bar)  # a new bar starts from its own embedding
+        logits, bar_state = self.bar.step(bar, token, bar_state)
+        return logits, (position + 1, embeddings, bar_state)
+
+    def reorder_state(self, state: Any, index: Tensor) -> Any:
+        position, embeddings, bar_state = state
+        bar_state = None if bar_state is None else self.bar.reorder_state(bar_state, index)
+        return (position, embeddings.index_select(0, index), bar_state)
+
+
 @register("sequence_decoder", "transformer")
 class CausalTransformerDecoder(AutoregressiveNetwork):
     """A small causal Transformer: the context enters as an extra first position that every

@@ -18,6 +18,7 @@ from vaekit.data.errors import DataError
 from vaekit.data.lines import LineReport, encode_lines
 from vaekit.data.tokenizers import Tokenizer, tokenizer_from_config
 from vaekit.decoding import DecodeOptions
+from vaekit.generate import prior_draws
 from vaekit.io import ModelFileError, load, load_extra, save_model
 
 TOKENIZER_KEY = "tokenizer"
@@ -104,10 +105,7 @@ class TextModel:
         """``n`` strings from z drawn from the prior (its spread scaled by ``spread``), at conditions y (N, ...)
         for a conditional model."""
         generator = torch.Generator(device=self._device()).manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            z = self.model.prior.sample(n, spread)
-        return self.decode_latents(z, options, generator, y)
+        return self.decode_latents(prior_draws(self.model, n, seed, spread), options, generator, y)
 
     def reconstruct(self, texts: list[str], options: DecodeOptions | None = None) -> list[str]:
         """Each text decoded from its posterior mean."""
