@@ -18,20 +18,11 @@ from vaekit.data.errors import DataError
 from vaekit.data.lines import LineReport, encode_lines
 from vaekit.data.tokenizers import Tokenizer, tokenizer_from_config
 from vaekit.decoding import DecodeOptions
-from vaekit.generate import prior_draws
+from vaekit.generate import interpolate_latents, prior_draws
 from vaekit.io import ModelFileError, load, load_extra, save_model
 
 TOKENIZER_KEY = "tokenizer"
 SEQUENCE_KEY = "sequence"
-
-
-def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation between rows a and b (D,) at fractions t (S,): (S, D)."""
-    cos = torch.clamp((a / a.norm()) @ (b / b.norm()), -1.0, 1.0)
-    omega = torch.arccos(cos)
-    if float(omega.abs()) < 1e-6:
-        return a + t[:, None] * (b - a)
-    return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / torch.sin(omega)
 
 
 @dataclass
@@ -115,14 +106,8 @@ class TextModel:
         self, a: str, b: str, steps: int = 8, options: DecodeOptions | None = None, method: str = "lerp"
     ) -> list[str]:
         """The homotopy: strings decoded at ``steps`` evenly spaced points from mean(z|a) to mean(z|b)."""
-        if steps < 2:
-            raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
-        if method not in ("lerp", "slerp"):
-            raise ValueError(f"unknown interpolation {method!r}; valid: ['lerp', 'slerp']")
         za, zb = self.latent_means([a, b])
-        t = torch.linspace(0, 1, steps)
-        z = za + t[:, None] * (zb - za) if method == "lerp" else slerp(za, zb, t)
-        return self.decode_latents(z, options)
+        return self.decode_latents(interpolate_latents(za, zb, steps, method), options)
 
     # --------------------------------------------------------------------- io
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
