@@ -55,7 +55,11 @@ def _fit() -> Callable[..., Any]:
 
 def fit_arguments(train: TrainConfig) -> tuple[dict[str, Any], TrainConfig]:
     """The keyword arguments for ``fit`` from the train section (whose options are ``fit``'s own), and the
-    section with every null replaced by ``fit``'s default (what config.yaml records)."""
+    section with every null replaced by ``fit``'s default (what config.yaml records).
+
+    Raises:
+        ConfigError: an option ``fit`` would refuse (named), before anything is written.
+    """
     defaults = {name: p.default for name, p in inspect.signature(_fit()).parameters.items()}
     arguments: dict[str, Any] = {}
     resolved = copy.deepcopy(train)
@@ -65,7 +69,33 @@ def fit_arguments(train: TrainConfig) -> tuple[dict[str, Any], TrainConfig]:
             arguments[option.name] = value
         elif _plain(defaults.get(option.name)):
             setattr(resolved, option.name, defaults.get(option.name))
+    try:
+        check_options(arguments)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"train: {error}") from error
     return arguments, resolved
+
+
+def build_run_model(
+    spec: dict[str, Any], data_shape: Any, objective_section: dict[str, Any], seed: int
+) -> tuple[nn.Module, Any]:
+    """The model a run's ``spec`` describes (weights drawn from ``seed``) and its objective, checked to apply.
+
+    Raises:
+        ConfigError: a size below 1, arguments the builder refuses, or an objective the model does not
+            support, each named, before anything is written.
+    """
+    _check_sizes(spec)
+    torch.manual_seed(seed)
+    try:
+        model = build_model(spec, data_shape)
+    except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: e.g. a negative layer width
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
+    objective = build("objective", objective_section)
+    model.check_objective(objective)  # fails here, before anything is written, naming what applies
+    return model, objective
 
 
 def _plain(value: Any) -> bool:
@@ -118,21 +148,8 @@ def prepare_run(config: RunConfig) -> Prepared:
     source["label_column"] = config.data.label_column
     preprocessing = Preprocessing.fit(dataset, config.data.binarize, config.data.standardize, **source)
     spec = model_spec(config, dataset.n_classes, dataset.is_image)
-    _check_sizes(spec)
-    torch.manual_seed(config.seed)
-    try:
-        model = build_model(spec, dataset.data_shape)
-    except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: e.g. a negative layer width
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
-    objective = build("objective", objective_spec(config))
-    model.check_objective(objective)  # fails here, before anything is written, naming what applies
+    model, objective = build_run_model(spec, dataset.data_shape, objective_spec(config), config.seed)
     fit_kwargs, train = fit_arguments(config.train)
-    try:
-        check_options(fit_kwargs)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"train: {error}") from error
     _try_one_batch(model, objective, preprocessing, dataset, spec.get("type"))
     resolved = copy.deepcopy(config)
     resolved.model = {"conditional": bool(config.model.get("conditional", False))}

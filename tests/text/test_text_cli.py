@@ -96,3 +96,19 @@ def test_interpolate_needs_two_sentences_and_long_lines_can_be_refused(run):
         "--out", folder / "refused",
     )  # fmt: skip
     assert result.exit_code == 2 and "has 9 tokens" in result.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("model.latent_dim=0", "model.latent_dim must be at least 1"),
+        ("objective.type=vq", "objective 'vq' does not apply to model"),
+        ("train.lr=-1", "train:"),
+    ],
+)
+def test_bad_settings_are_refused_before_a_text_run_writes_anything(run, setting, message):
+    folder, _, _ = run
+    out = folder / f"never-{setting.split('=')[0]}"
+    result = invoke("train", "--set", f"data.path={folder / 'lines.txt'}", "--set", setting, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and not out.exists()

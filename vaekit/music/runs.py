@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.config import RunConfig, objective_spec
+from vaekit.config import RunConfig
 from vaekit.data.errors import DataError
 from vaekit.decoding import DecodeOptions
 from vaekit.io import atomic_write_bytes
@@ -28,7 +28,7 @@ from vaekit.music.midi import MIDI_SUFFIXES
 from vaekit.music.model import MusicModel
 from vaekit.music.outputs import write_melodies
 from vaekit.music.report import MusicReport
-from vaekit.registry import ConfigError, build, build_model
+from vaekit.registry import ConfigError, default_objective
 
 MUSIC_DATASETS = ("folk", *FOLK_COLLECTIONS)
 MELODY_FOLDER = "melodies"
@@ -102,7 +102,7 @@ def train_music_run(
         The test metrics (also in ``out/metrics.json``).
     """
     from vaekit.evaluate import evaluate
-    from vaekit.runs import METRICS_FILE, MODEL_DIR, RUN_CONFIG, fit_arguments, write_json
+    from vaekit.runs import METRICS_FILE, MODEL_DIR, RUN_CONFIG, build_run_model, fit_arguments, write_json
     from vaekit.train import fit
 
     out = Path(out)
@@ -111,18 +111,12 @@ def train_music_run(
     splits, _ = music_splits(config, encoding, report, log)
     spec = music_model_spec(config, encoding)
     steps = config.data.bars * encoding.steps_per_bar
-    torch.manual_seed(config.seed)
-    try:
-        model = build_model(spec, [steps])
-    except (TypeError, ValueError) as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
-    objective = build("objective", objective_spec(config))
+    objective_section = {"type": default_objective(spec["type"]), **config.objective}
+    model, objective = build_run_model(spec, [steps], objective_section, config.seed)
     fit_kwargs, train = fit_arguments(config.train)
     resolved = copy.deepcopy(config)
     resolved.model = {k: v for k, v in spec.items() if k not in ("vocab_size", "pad_index", "end_index")}
-    resolved.objective, resolved.train = objective_spec(config), train
+    resolved.objective, resolved.train = objective_section, train
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / RUN_CONFIG, resolved.to_yaml().encode())
     if report.summary():

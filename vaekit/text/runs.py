@@ -22,7 +22,7 @@ from vaekit.data.lines import LineReport, encode_lines
 from vaekit.data.tokenizers import Tokenizer, train_tokenizer
 from vaekit.decoding import DecodeOptions
 from vaekit.io import atomic_write_bytes
-from vaekit.registry import ConfigError, build, build_model, default_objective
+from vaekit.registry import default_objective
 from vaekit.text.corpus import TextCorpus
 from vaekit.text.domains import SequenceDomain, domain_for
 from vaekit.text.model import TextModel
@@ -92,7 +92,7 @@ def train_text_run(
         The test metrics (also in ``out/metrics.json``).
     """
     from vaekit.evaluate import evaluate
-    from vaekit.runs import METRICS_FILE, MODEL_DIR, RUN_CONFIG, fit_arguments, write_json
+    from vaekit.runs import METRICS_FILE, MODEL_DIR, RUN_CONFIG, build_run_model, fit_arguments, write_json
     from vaekit.train import fit
 
     out = Path(out)
@@ -119,15 +119,8 @@ def train_text_run(
             targets[name] = domain.targets(lines)
     if "train" not in splits:
         raise DataError(f"{corpus.name} has no training lines left to use")
-    torch.manual_seed(config.seed)
-    try:
-        model = build_model(spec, [max_length])
-    except (TypeError, ValueError) as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"cannot build model {spec.get('type')!r}: {error}") from error
     objective_section = {"type": default_objective(spec["type"]), **config.objective}
-    objective = build("objective", objective_section)
+    model, objective = build_run_model(spec, [max_length], objective_section, config.seed)
     fit_kwargs, train = fit_arguments(config.train)
     resolved = copy.deepcopy(config)
     resolved.model = {k: v for k, v in spec.items() if k not in ("vocab_size", "pad_index", "end_index")}
