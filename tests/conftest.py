@@ -21,3 +21,18 @@ def digits():
 
     data = load_digits()
     return data.train.x[:300], data.train.y[:300], data.test.float()[:100], data.test.y[:100]
+
+
+@pytest.fixture(autouse=True)
+def forget_parts_registered_by_a_test():
+    """A part a test defines and registers (a tokenizer, the README's model) is forgotten after it, so every
+    test can run again in the same process (mutation testing runs the suite twice in one interpreter). Parts of
+    vaekit itself stay: their modules register them once, on first import, which may happen inside a test."""
+    from vaekit import registry
+
+    before = {kind: set(table) for kind, table in registry._REGISTRIES.items()}
+    yield
+    for kind, table in registry._REGISTRIES.items():
+        for name in set(table) - before.get(kind, set()):
+            if not table[name].__module__.startswith("vaekit"):
+                del table[name]
