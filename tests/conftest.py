@@ -1,5 +1,7 @@
 """Suite-wide test settings."""
 
+import os
+
 import pytest
 import torch
 
@@ -36,3 +38,14 @@ def forget_parts_registered_by_a_test():
         for name in set(table) - before.get(kind, set()):
             if not table[name].__module__.startswith("vaekit"):
                 del table[name]
+
+
+def pytest_collection_modifyitems(config, items):
+    """While mutmut runs a mutant (it sets MUTANT_UNDER_TEST), the end-to-end tests marked ``slow`` are skipped:
+    they check plumbing, not equations, and would take most of a mutation run's hours. ``make test`` runs them."""
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        return
+    skip = pytest.mark.skip(reason="end-to-end test, skipped under mutation testing")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -71,6 +71,7 @@ def noisy_corner_images(n: int, seed: int) -> np.ndarray:
     return images
 
 
+@pytest.mark.slow
 def test_calibration_finds_a_small_defect_that_noisy_pixels_hide() -> None:
     """An anomaly in a pixel that is always dark in normal data is hidden, for one shared sigma, by the
     large errors of the noisy corner; per-value sigmas weigh it by how unusual it is for that pixel."""

@@ -49,6 +49,7 @@ def test_train_writes_a_molecule_run(run):
     assert model.properties == ("qed", "logp", "sa") and model.has_head and model.predict(["CCO"]).shape == (1, 3)
 
 
+@pytest.mark.slow
 def test_sample_evaluate_and_optimize(run):
     folder, out, _ = run
     result = invoke("sample", out, "--n", 30, "--out", folder / "mols.smi")

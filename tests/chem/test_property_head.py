@@ -19,6 +19,7 @@ from vaekit.train import fit  # noqa: E402
 TRAIN, HELD_OUT = 4000, 300
 
 
+@pytest.mark.slow
 def test_property_head_predicts_held_out_qed():
     smiles = load_moses_split("test")[: TRAIN + HELD_OUT]
     qed = compute_properties(smiles, ("qed",))  # (N, 1)

@@ -41,6 +41,7 @@ def test_sample_a_chosen_class(m2_run, tmp_path):
     assert (tmp_path / "three.png").stat().st_size > 500
 
 
+@pytest.mark.slow
 def test_probe_writes_a_table_and_a_plot(m2_run):
     result = invoke("evaluate", m2_run, "--probe", "--probe-labels", "20,all", "--json")
     assert result.exit_code == 0, result.output

@@ -26,6 +26,7 @@ def invoke(*args: object):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_a_factorvae_on_an_npz_with_factors_is_measured(tmp_path):
     rng = np.random.default_rng(0)
     factors = rng.integers(0, 4, size=(600, 2))
@@ -54,6 +55,7 @@ def test_data_without_factors_is_one_line_exit_2(tmp_path):
     assert "no factor labels" in result.output and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_dsprites_run_gets_traversals_and_a_heat_map(tmp_path):
     out = tmp_path / "run"
     result = invoke("train", *TINY, "--set", "data.name=dsprites", "--set", "data.limit=64", "--out", out)

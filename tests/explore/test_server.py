@@ -182,6 +182,7 @@ def test_cli_names_a_missing_run(tmp_path):
     assert result.exit_code == 2 and "no such run" in result.output
 
 
+@pytest.mark.slow
 def test_the_command_prints_its_url_and_serves_until_stopped(digits_run):
     import json
     import os

@@ -72,6 +72,7 @@ def test_train_writes_a_music_run(run):
         assert (out / "melodies" / name).is_file(), name
 
 
+@pytest.mark.slow
 def test_hierarchical_run_trains_through_the_same_path(folder):
     out, _ = _train(folder, "hier", "--set", "model.decoder={type: hierarchical, conductor_hidden: 8}")
     config = (out / "config.yaml").read_text()

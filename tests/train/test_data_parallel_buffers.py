@@ -85,6 +85,7 @@ def binarization_state() -> torch.Tensor:
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed support")
+@pytest.mark.slow
 def test_two_processes_keep_buffers_identical_and_match_one(tmp_path):
     script = tmp_path / "train_ddp.py"
     script.write_text(SCRIPT)

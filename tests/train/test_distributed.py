@@ -71,6 +71,7 @@ def deterministic_objective(model, batch, step) -> LossOutput:
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed support")
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     script = tmp_path / "train_ddp.py"
     script.write_text(SCRIPT)

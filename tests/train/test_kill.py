@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -67,6 +68,7 @@ def _run(tmp_path, *args) -> int:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240).returncode
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_and_mid_write_then_resumed_ends_bit_identical(tmp_path):
     (tmp_path / "train.py").write_text(SCRIPT)
     run = tmp_path / "run"
