@@ -141,7 +141,10 @@ def arc_split_scores(n):
         part = np.zeros(n, dtype=int)
         part[(start + np.arange(n // 2)) % n] = 1
         scores.add(
-            (round(normalized_mutual_info_score(ARC_LABELS, part), 12), round(adjusted_rand_score(ARC_LABELS, part), 12))
+            (
+                round(normalized_mutual_info_score(ARC_LABELS, part), 12),
+                round(adjusted_rand_score(ARC_LABELS, part), 12),
+            )
         )
     return scores
 
@@ -204,7 +207,7 @@ def test_probe_features_rows_are_the_probes_of_the_seeded_balanced_draw():
     rng = np.random.default_rng(5)
     train, train_y = noisy_classes(rng, 40, 2, np.ones(2))
     test = circle(9)
-    for seed in (None, 3):
+    for seed in (None, 1, 2):
         kwargs = {} if seed is None else {"seed": seed}
         report = probe_features({"r": (train, test)}, train_y, ARC_LABELS, budgets=(6,), knn_k=3, **kwargs)
         index = balanced_label_indices(torch.from_numpy(train_y), 6, seed or 0).numpy()
