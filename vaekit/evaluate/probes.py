@@ -47,7 +47,11 @@ class ProbeReport:
 
 
 def linear_probe(
-    train: np.ndarray, train_y: np.ndarray, test: np.ndarray, test_y: np.ndarray, seed: int = 0
+    train: np.ndarray,
+    train_y: np.ndarray,
+    test: np.ndarray,
+    test_y: np.ndarray,
+    seed: int = 0,  # pragma: no mutate (equivalent: lbfgs and unshuffled folds ignore the seed)
 ) -> tuple[float, float]:
     """Test accuracy of a logistic regression whose inverse regularization C is chosen by stratified
     cross-validation on the training labels (features standardized first). Returns (accuracy, chosen C)."""
@@ -57,11 +61,18 @@ def linear_probe(
 
     folds = min(5, _min_class_count(train_y))
     if folds >= 2:
-        model = LogisticRegressionCV(Cs=np.logspace(-3, 2, 6).tolist(), cv=folds, max_iter=500, random_state=seed)
+        model = LogisticRegressionCV(
+            Cs=np.logspace(-3, 2, 6).tolist(),
+            cv=folds,
+            max_iter=500,  # pragma: no mutate (iteration cap; these fits converge well before it)
+            random_state=seed,  # pragma: no mutate (equivalent: lbfgs and unshuffled folds ignore it)
+        )
     else:  # one example of some class: nothing to cross-validate on
-        model = LogisticRegression(max_iter=500)
+        model = LogisticRegression(
+            max_iter=500,  # pragma: no mutate (iteration cap; these fits converge well before it)
+        )
     with warnings.catch_warnings():  # scikit-learn's notices of future default changes, not about this fit
-        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # pragma: no mutate (warning filter)
         pipeline = make_pipeline(StandardScaler(), model).fit(train, train_y)
     chosen = float(model.C_[0]) if hasattr(model, "C_") else float(model.C)
     return float((pipeline.predict(test) == test_y).mean()), chosen
@@ -101,18 +112,19 @@ def probe_features(
         train_y: (N,) training labels; the probes at a budget see a class-balanced subset of them.
         test_y: (M,) test labels.
         budgets: numbers of training labels (None: all of them); larger than N counts as all.
-        seed: seed of the label draws, the cross-validation and k-means.
+        seed: seed of the label draws and k-means (the linear probe's fit and folds are deterministic).
         knn_k: neighbours of the k-NN probe.
     """
-    train_y, test_y = np.asarray(train_y, dtype=np.int64), np.asarray(test_y, dtype=np.int64)
+    train_y = np.asarray(train_y, dtype=np.int64)
+    test_y = np.asarray(test_y, dtype=np.int64)  # pragma: no mutate (equivalent: test labels are only compared)
     n_classes = int(max(train_y.max(), test_y.max())) + 1
     report = ProbeReport(test_examples=len(test_y))
-    sizes = sorted({len(train_y) if b is None or b >= len(train_y) else int(b) for b in budgets})
+    sizes = sorted({len(train_y) if b is None else min(int(b), len(train_y)) for b in budgets})
     picks = {n: balanced_label_indices(torch.from_numpy(train_y), n, seed).numpy() for n in sizes}
     for name, (train, test) in representations.items():
         for n in sizes:
             index = picks[n]
-            accuracy, c = linear_probe(train[index], train_y[index], test, test_y, seed)
+            accuracy, c = linear_probe(train[index], train_y[index], test, test_y)  # its fit needs no seed
             knn = knn_probe(train[index], train_y[index], test, test_y, knn_k)
             report.rows.append(
                 {"representation": name, "labels": n, "linear_accuracy": accuracy, "knn_accuracy": knn, "linear_C": c}
@@ -169,13 +181,16 @@ def probe_model(
         raw_train = train_x.float().flatten(1).double().numpy()
         raw_test = test_x.float().flatten(1).double().numpy()
         dim = min(train_z.shape[1], raw_train.shape[1], raw_train.shape[0])
-        pca = PCA(n_components=dim, random_state=seed).fit(raw_train)  # unsupervised: every training example
+        pca = PCA(  # unsupervised: every training example
+            n_components=dim,
+            random_state=seed,  # pragma: no mutate (numerically invisible: seeds only randomized SVD's start)
+        ).fit(raw_train)
         representations[f"PCA ({dim})"] = (pca.transform(raw_train), pca.transform(raw_test))
         representations["raw features"] = (raw_train, raw_test)
     return probe_features(representations, train_y.numpy(), test_y.numpy(), budgets, seed)
 
 
-def format_probe_report(report: ProbeReport) -> str:
+def format_probe_report(report: ProbeReport) -> str:  # pragma: no mutate block (report layout)
     """The report as two aligned tables: accuracies by label budget, then clustering."""
     lines = [
         f"{'representation':<16} {'labels':>7} {'linear probe':>13} {'k-NN (k<=5)':>11}",
@@ -196,7 +211,7 @@ def format_probe_report(report: ProbeReport) -> str:
     return "\n".join(lines)
 
 
-def plot_probe_accuracy(report: ProbeReport, path: str | Path) -> Path:
+def plot_probe_accuracy(report: ProbeReport, path: str | Path) -> Path:  # pragma: no mutate block (plotting)
     """Test accuracy against the number of labels, one line per representation and probe (PNG)."""
     import matplotlib
 
@@ -274,7 +289,7 @@ def probe_run(
     data: str | None = None,
     split: str = "test",
     budgets: Sequence[int | None] = DEFAULT_BUDGETS,
-    limit: int | None = 10_000,
+    limit: int | None = 10_000,  # pragma: no mutate (default size cap, a time budget)
     seed: int = 0,
     out_dir: str | Path | None = None,
 ) -> tuple[ProbeReport, list[Path]]:
@@ -292,7 +307,7 @@ def probe_run(
     for examples in (train, test):
         check_fits(loaded, examples)
         if examples.y is None:
-            raise DataError("probes need labelled data; this data has no labels")
+            raise DataError("probes need labelled data; this data has no labels")  # pragma: no mutate (message text)
     if limit is not None and len(train) > limit:
         pick = torch.from_numpy(np.random.default_rng(seed).permutation(len(train))[:limit])
         train_x, train_y = train.x[pick], train.y[pick]

@@ -1,0 +1,103 @@
+"""probe_run: which examples it probes (splits, limit, seed) and what it writes where."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal
+
+from vaekit.config import RunConfig
+from vaekit.data import DataError, load_dataset
+from vaekit.data.preprocess import Preprocessing
+from vaekit.evaluate.probes import probe_model, probe_run
+from vaekit.runs import LoadedModel, data_arguments
+
+
+class Identity(nn.Module):
+    """A 'model' whose latent mean is its input."""
+
+    data_shape = (2,)
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def encode(self, x, y=None, check=True):
+        return Independent(Normal(x.float(), torch.ones_like(x.float())), 1)
+
+
+def write_data(path, labels=True):
+    """Two overlapping classes and one example of a third (in the training split: its probes fit fast)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    y[17] = 2
+    x = (rng.normal(size=(60, 2)) + 0.7 * y[:, None]).astype(np.float32)
+    if labels:
+        np.savez(path, x=x, y=y)
+    else:
+        np.savez(path, x=x)
+    return path
+
+
+def loaded_run(tmp_path, labels=True):
+    """A run over a 60-example file split 36 train / 6 validation / 18 test."""
+    config = RunConfig()
+    config.data.path = str(write_data(tmp_path / "data.npz", labels))
+    config.data.validation, config.data.test = 0.1, 0.3
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    prep = Preprocessing(binarize="none", data_shape=[2])
+    return LoadedModel(Identity(), prep, tmp_path / "run" / "model", tmp_path / "run", config)
+
+
+def test_probe_run_trains_on_the_train_split_scores_the_test_split_and_writes_both_files(tmp_path):
+    loaded = loaded_run(tmp_path)
+    out = tmp_path / "new" / "folder"
+    report, paths = probe_run(loaded, budgets=(10, None), limit=36, out_dir=out)  # the limit keeps all 36
+    dataset = load_dataset(**data_arguments(loaded.config))
+    assert (len(dataset.train), len(dataset.validation), len(dataset.test)) == (36, 6, 18)
+    expected = probe_model(Identity(), dataset.train.x, dataset.train.y, dataset.test.x, dataset.test.y, (10, None))
+    assert report.to_dict() == expected.to_dict()
+    assert [r["labels"] for r in report.rows if r["representation"] == "latent means"] == [10, 36]
+    assert report.test_examples == 18
+    assert paths == [out / "probes.json", out / "probes.png"]
+    assert json.loads((out / "probes.json").read_text()) == report.to_dict()
+    assert (out / "probes.png").stat().st_size > 1000
+    assert not (tmp_path / "run" / "probes.json").exists()
+
+
+def test_probe_run_scores_the_split_it_is_given(tmp_path):
+    report, _ = probe_run(loaded_run(tmp_path), split="validation", budgets=(None,), out_dir=tmp_path / "o")
+    assert report.test_examples == 6
+
+
+def test_probe_run_limits_the_training_examples_to_a_seeded_draw(tmp_path):
+    """At most ``limit`` training examples: the first ``limit`` of a permutation drawn with the seed."""
+    loaded = loaded_run(tmp_path)
+    dataset = load_dataset(**data_arguments(loaded.config))
+    for seed in (None, 3):
+        kwargs = {} if seed is None else {"seed": seed}
+        report, _ = probe_run(loaded, budgets=(10, None), limit=20, **kwargs)
+        pick = torch.from_numpy(np.random.default_rng(seed or 0).permutation(36)[:20])
+        x, y = dataset.train.x[pick], dataset.train.y[pick]
+        expected = probe_model(Identity(), x, y, dataset.test.x, dataset.test.y, (10, None), seed=seed or 0)
+        assert report.to_dict() == expected.to_dict()
+        assert [r["labels"] for r in report.rows if r["representation"] == "latent means"] == [10, 20]
+    assert (tmp_path / "run" / "probes.json").is_file()  # by default, into the run folder
+
+
+def test_probe_run_on_a_bare_model_reads_the_file_it_is_given_whole(tmp_path):
+    loaded = loaded_run(tmp_path)
+    bare = LoadedModel(loaded.model, loaded.preprocessing, loaded.model_dir, None, None)
+    report, paths = probe_run(bare, data=loaded.config.data.path, budgets=(None,), limit=None)
+    assert report.test_examples == 60 and {r["labels"] for r in report.rows} == {60}
+    assert paths[0] == loaded.model_dir / "probes.json" and paths[0].is_file()
+
+
+def test_probe_run_needs_labels(tmp_path):
+    loaded = loaded_run(tmp_path, labels=False)
+    with pytest.raises(DataError, match="labelled"):
+        probe_run(loaded, budgets=(None,))
