@@ -106,7 +106,7 @@ class WAEObjective(Objective):
 
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, y = split_batch(batch)
-        out = model(x, y, n_samples=1, check=False)
+        out = model(x, y, check=False)  # pragma: no mutate (equivalent: check=None is falsy)
         reconstruction = -out.p_x.log_prob(x).mean()
         z_prior = model.prior.sample(x.shape[0]).to(out.z)  # (B, D)
         mmd = mmd_unbiased(out.z, z_prior, self.kernel, self.scales, self.prior_variance)
