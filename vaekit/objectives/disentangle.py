@@ -227,7 +227,7 @@ class DIPVAEObjective(Objective):
 def permute_dims(z: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Shuffle each dimension of (B, D) codes independently across the batch: samples of prod_d q(z_d)."""
     b, d = z.shape
-    noise = torch.rand(b, d, generator=generator, device=z.device)  # pragma: no mutate (equivalent on CPU: device=)
+    noise = z.new_empty(b, d).uniform_(generator=generator)  # on z's device and in its dtype
     order = torch.argsort(noise, dim=0)  # (B, D)
     return torch.gather(z, 0, order)
 
