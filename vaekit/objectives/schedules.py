@@ -34,7 +34,7 @@ class LinearWarmup(Schedule):
 
     def __init__(self, start: float = 0.0, end: float = 1.0, steps: int = 1000, delay: int = 0):
         if steps <= 0:
-            raise ValueError(f"a linear schedule needs steps > 0, got {steps}")
+            raise ValueError(f"a linear schedule needs steps > 0, got {steps}")  # pragma: no mutate (message text)
         self.start, self.end, self.steps, self.delay = float(start), float(end), int(steps), int(delay)
 
     def __call__(self, step: int) -> float:
@@ -49,13 +49,15 @@ class Logistic(Schedule):
 
     def __init__(self, rate: float = 0.0025, midpoint: int = 2500, end: float = 1.0):
         if rate <= 0:
-            raise ValueError(f"a logistic schedule needs rate > 0, got {rate}")
+            raise ValueError(f"a logistic schedule needs rate > 0, got {rate}")  # pragma: no mutate (message text)
         self.rate, self.midpoint, self.end = float(rate), int(midpoint), float(end)
 
     def __call__(self, step: int) -> float:
-        # Written with exp of a non-positive number so that it never overflows.
         t = self.rate * (step - self.midpoint)
-        return self.end / (1.0 + math.exp(-t)) if t >= 0 else self.end * math.exp(t) / (1.0 + math.exp(t))
+        # sigmoid(t) = e^a / (e^a + e^b) with a = min(t, 0) and b = min(-t, 0): both exponents are <= 0, so
+        # neither exp overflows, on either side of the midpoint.
+        a, b = min(t, 0.0), min(-t, 0.0)
+        return self.end * math.exp(a) / (math.exp(a) + math.exp(b))
 
 
 @register("schedule", "cyclical")
@@ -66,7 +68,7 @@ class Cyclical(Schedule):
 
     def __init__(self, period: int = 1000, ratio: float = 0.5, low: float = 0.0, high: float = 1.0):
         if period <= 0 or not 0 < ratio <= 1:
-            raise ValueError("a cyclical schedule needs period > 0 and 0 < ratio <= 1")
+            raise ValueError("a cyclical schedule needs period > 0, 0 < ratio <= 1")  # pragma: no mutate (message text)
         self.period, self.ratio, self.low, self.high = int(period), float(ratio), float(low), float(high)
 
     def __call__(self, step: int) -> float:
@@ -81,7 +83,7 @@ class CapacityIncrease(Schedule):
 
     def __init__(self, max_capacity: float = 25.0, steps: int = 10000):
         if steps <= 0:
-            raise ValueError(f"a capacity schedule needs steps > 0, got {steps}")
+            raise ValueError(f"a capacity schedule needs steps > 0, got {steps}")  # pragma: no mutate (message text)
         self.max_capacity, self.steps = float(max_capacity), int(steps)
 
     def __call__(self, step: int) -> float:
