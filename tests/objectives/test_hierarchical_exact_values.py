@@ -14,8 +14,9 @@ from vaekit.objectives import HierarchicalELBO
 from vaekit.objectives.elbo import elbo
 from vaekit.objectives.hierarchical import SpectralPenalty
 
-# Posterior means of 2 examples in 3 dimensions: batch variances (unbiased) 0.5, 0.125 and 0.
-MEANS = torch.tensor([[0.0, 0.0, 0.25], [1.0, 0.5, 0.25]], dtype=torch.float64)
+# Posterior means of 2 examples in 3 dimensions: batch variances (unbiased) 0.5, 0.125 and 0
+# (the variances of each example's means, 0 and 0.25, would count differently).
+MEANS = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.5, 0.0]], dtype=torch.float64)
 
 
 class Fixed(nn.Module):
@@ -40,7 +41,7 @@ class Fixed(nn.Module):
 X = torch.tensor([[1.0, -1.0, 0.5, 0.0], [0.0, 2.0, 1.0, -0.5]], dtype=torch.float64)
 # -log N(x; 0, 1) summed per example, batch mean; KL(N(m, 1) || N(0, 1)) = m^2 / 2 per dimension
 RECONSTRUCTION = float((0.5 * X**2 + 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=torch.float64))).sum(1).mean())
-KL_PER_DIM = (0.5 * MEANS**2).mean(0)  # (3,): 0.25, 0.0625, 0.03125
+KL_PER_DIM = (0.5 * MEANS**2).mean(0)  # (3,): 0.25, 0.0625, 0
 
 
 def test_terms_active_units_and_per_group_kl_of_a_fixed_output():
@@ -93,8 +94,8 @@ def test_defaults_free_bits_groups_and_capacity_weight():
     assert float(HierarchicalELBO()(Fixed(), X, 0).terms["active_units"]) == 2.0  # threshold 0.01 < 0.125
     capacity = HierarchicalELBO(kl_balance=False, capacity=0.0)(Fixed(), X, 0)
     assert float(capacity.loss) == pytest.approx(RECONSTRUCTION + 1000.0 * float(KL_PER_DIM.sum()))
-    grouped = HierarchicalELBO(kl_balance=False, free_bits=1.0, free_bits_groups=3)(Fixed(), X, 0)
-    assert float(grouped.loss) == pytest.approx(RECONSTRUCTION + 3.0)  # 3 groups charged 1 nat each
+    grouped = HierarchicalELBO(kl_balance=False, free_bits=1.0, free_bits_groups=1)(Fixed(), X, 0)
+    assert float(grouped.loss) == pytest.approx(RECONSTRUCTION + 1.0)  # one group: max(1, 0.3125), not 3 x 1
     penalty = SpectralPenalty()
     assert (penalty.iterations, penalty.initial_iterations) == (1, 10)
 
