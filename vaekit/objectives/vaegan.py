@@ -61,7 +61,7 @@ class VAEGANObjective(Objective):
             msg = f"the vaegan objective needs a VAEGAN model, got {type(model).__name__}"  # pragma: no mutate (text)
             raise TypeError(msg)
         x, y = split_batch(batch)
-        x = x if x.is_floating_point() else x.float()
+        x = x if x.is_floating_point() else x.float()  # pragma: no mutate (equivalent: the parts read integer pixels)
         out = model.vae(
             x,
             y,
