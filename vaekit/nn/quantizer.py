@@ -144,9 +144,9 @@ class VectorQuantizer(Part):
             self._track(flat.detach(), indices)
         z_q_flat = self.codebook[indices]  # (N, D)
         per_example = z_e.shape[0]
-        commitment = self.beta * (flat - z_q_flat.detach()).pow(2).view(per_example, -1).sum(1)  # (B,)
+        commitment = self.beta * (flat - z_q_flat.detach()).pow(2).reshape(per_example, -1).sum(1)  # (B,)
         if self.update == "loss":
-            codebook = (flat.detach() - z_q_flat).pow(2).view(per_example, -1).sum(1)  # (B,)
+            codebook = (flat.detach() - z_q_flat).pow(2).reshape(per_example, -1).sum(1)  # (B,)
         else:
             codebook = torch.zeros_like(commitment)
         z_q = z_q_flat.view(*z_e.shape[:1], *z_e.shape[2:], self.code_dim).movedim(-1, 1)  # (B, D, *grid)

@@ -72,8 +72,9 @@ def kl_balance_coefficients(kl_groups: Tensor, group_sizes: Sequence[int], floor
         (L,) weights without gradient, mean 1.
     """
     mean_kl = kl_groups.detach().abs().mean(0) + floor  # (L,)
-    sizes = torch.tensor([float(s) for s in group_sizes], device=kl_groups.device, dtype=kl_groups.dtype)
-    gamma = mean_kl / (sizes / sizes.sum())  # (L,)
+    # KL per dimension of each group; dividing by the share sizes / sum(sizes) instead only rescales
+    # every gamma by sum(sizes), which the normalization below cancels.
+    gamma = mean_kl / kl_groups.new_tensor(list(group_sizes))  # (L,)
     return gamma / gamma.mean()
 
 
@@ -126,7 +127,7 @@ def elbo(
         if per_dim is None:
             raise ValueError("KL balancing needs a KL per latent dimension (diagonal Gaussian posterior and prior)")
         kl_groups = kl_per_group(per_dim, sizes)  # (S*B, L)
-        penalty = beta * (kl_groups * kl_balance_coefficients(kl_groups, sizes)).sum(-1).mean()
+        penalty = beta * (kl_groups @ kl_balance_coefficients(kl_groups, sizes)).mean()  # (S*B, L) @ (L,)
     else:
         penalty = beta * kl_mean
     loss = rec_mean + penalty

@@ -52,16 +52,16 @@ def m2_loss(output: Any, x: Tensor, y: Tensor, alpha: float = 1.0) -> LossOutput
     bounds = m2_class_bounds(output, x)  # (K, B)
     labelled = y != UNLABELLED  # (B,)
     safe_y = torch.where(labelled, y, torch.zeros_like(y)).long()
-    log_q_y = output.q_y.logits.log_softmax(-1)  # (B, K)
+    log_q_y = output.q_y.logits  # (B, K): a Categorical's logits are normalized log-probabilities
     q_y = log_q_y.exp()
-    bound_l = bounds.gather(0, safe_y[None]).squeeze(0)  # (B,): -L(x, y) at the observed class
-    bound_u = (q_y * bounds.T).sum(-1) - (q_y * log_q_y).sum(-1)  # (B,): -U(x)
+    bound_l = bounds.gather(0, safe_y[None])[0]  # (B,): -L(x, y) at the observed class
+    bound_u = (q_y * (bounds.T - log_q_y)).sum(1)  # (B,): -U(x) = sum_y q(y|x) (-L(x, y)) + H(q(y|x))
     bound = torch.where(labelled, bound_l, bound_u)
     n_l = labelled.sum()
     denominator_l = n_l.clamp_min(1)  # a batch without labels has no classification term, not a NaN
-    cross_entropy = -(log_q_y.gather(-1, safe_y[:, None]).squeeze(-1) * labelled).sum() / denominator_l
+    cross_entropy = -(log_q_y.gather(1, safe_y[:, None])[:, 0] * labelled).sum() / denominator_l
     loss = -bound.mean() + alpha * cross_entropy
-    correct = ((log_q_y.argmax(-1) == y) & labelled).sum()
+    correct = ((log_q_y.argmax(1) == y) & labelled).sum()
     n_u = (~labelled).sum()
     terms = {
         "loss": loss.detach(),
@@ -91,7 +91,9 @@ class M2Objective(Objective):
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, y = split_batch(batch)
         if y is None:
-            raise ValueError("the M2 objective needs labels y (with -1 where a label is missing)")
+            message = "the M2 objective needs labels y (with -1 where a label is missing)"  # pragma: no mutate (text)
+            raise ValueError(message)
         if not hasattr(model, "enumerate_classes"):
-            raise ValueError(f"the M2 objective needs an M2 model; got {type(model).__name__}")
+            message = f"the M2 objective needs an M2 model; got {type(model).__name__}"  # pragma: no mutate (text)
+            raise ValueError(message)
         return m2_loss(model.enumerate_classes(x), x, y, self.alpha)

@@ -29,7 +29,7 @@ class VQObjective(Objective):
 
     def __call__(self, model: nn.Module, batch: Any, step: int) -> LossOutput:
         x, _ = split_batch(batch)
-        out = model(x, check=False)
+        out = model(x, check=False)  # pragma: no mutate (check only validates; the loop already did)
         q = out.quantized
         reconstruction = -out.p_x.log_prob(x)  # (B,)
         loss = reconstruction.mean() + q.commitment.mean() + q.codebook.mean()
