@@ -57,7 +57,7 @@ class PointMass(Distribution):
         if loc.dim() < 1:
             raise ValueError("a point mass needs at least one (event) dimension")
         self.loc = loc
-        super().__init__(batch_shape=loc.shape[:-1], event_shape=loc.shape[-1:], validate_args=False)
+        super().__init__(batch_shape=loc.shape[:-1], event_shape=loc.shape[-1:])  # arg_constraints is empty
 
     @property
     def mean(self) -> Tensor:

@@ -43,7 +43,7 @@ class StandardNormalPrior(Prior):
         return Independent(Normal(self.loc, self.scale, validate_args=False), 1, validate_args=False)
 
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
-        return temperature * torch.randn(n, self.latent_dim, device=self.loc.device)
+        return temperature * self.loc.new_empty(n, self.latent_dim).normal_()  # on the prior's device
 
 
 def _mixture(logits: Tensor, means: Tensor, log_stds: Tensor) -> MixtureSameFamily:
@@ -53,7 +53,7 @@ def _mixture(logits: Tensor, means: Tensor, log_stds: Tensor) -> MixtureSameFami
 
 def _sample_mixture(logits: Tensor, means: Tensor, log_stds: Tensor, n: int, temperature: float) -> Tensor:
     k = torch.multinomial(torch.softmax(logits, -1), n, replacement=True)  # (n,)
-    eps = torch.randn(n, means.shape[-1], device=means.device)
+    eps = means.new_empty(n, means.shape[1]).normal_()  # (n, D), on the means' device
     return means[k] + temperature * log_stds.exp()[k] * eps
 
 
@@ -113,10 +113,10 @@ class VampPrior(Prior):
 
     def forward(self) -> Distribution:
         means, log_stds = self._components()
-        logits = torch.zeros(means.shape[0], device=means.device)
+        logits = means.new_zeros(means.shape[0])  # equal weights 1/K
         return _mixture(logits, means, log_stds)
 
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         with torch.no_grad():
             means, log_stds = self._components()
-            return _sample_mixture(torch.zeros(means.shape[0], device=means.device), means, log_stds, n, temperature)
+            return _sample_mixture(means.new_zeros(means.shape[0]), means, log_stds, n, temperature)

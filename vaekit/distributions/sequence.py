@@ -53,7 +53,7 @@ class AutoregressiveSequence(Distribution):
     ):
         self.network, self.context, self.length = network, context, int(length)
         self.ignore_index, self.word_dropout, self.end_index = ignore_index, float(word_dropout), end_index
-        super().__init__(batch_shape=context.shape[:-1], validate_args=False)
+        super().__init__(batch_shape=context.shape[:-1])  # nothing to validate: arg_constraints is empty
 
     def _shift_right(self, x: Tensor) -> Tensor:
         """(N, T) targets -> (N, T) inputs: start token, then x_0..x_{T-2}, padding made harmless."""

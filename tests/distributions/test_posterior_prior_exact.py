@@ -1,0 +1,121 @@
+"""Posterior heads and priors: means, scales, shapes and log-densities against hand formulas."""
+
+import math
+
+import torch
+
+from vaekit.distributions import (
+    BernoulliLikelihood,
+    DiagonalGaussianPosterior,
+    GaussianLikelihood,
+    MixtureOfGaussiansPrior,
+    StandardNormalPrior,
+    diagonal_gaussian,
+)
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def normal_log_density(z, mu, sd):
+    return -0.5 * ((z - mu) / sd) ** 2 - torch.log(sd) - 0.5 * LOG_2PI
+
+
+def test_diagonal_gaussian_has_mean_mu_and_std_exp_half_logvar():
+    mu = torch.tensor([[0.0, 1.0, -2.0], [0.5, -0.5, 3.0], [1.0, 2.0, 0.0], [-1.0, 0.0, 0.25]])
+    logvar = torch.tensor([[0.0, 2.0, -2.0], [1.0, -1.0, 0.5], [0.2, 0.0, -0.4], [-3.0, 1.5, 0.0]])
+    q = diagonal_gaussian(mu, logvar)
+    assert q.batch_shape == (4,) and q.event_shape == (3,)
+    torch.testing.assert_close(q.mean, mu)
+    torch.testing.assert_close(q.stddev, torch.exp(0.5 * logvar))
+    z = torch.tensor([0.3, -0.2, 1.0])
+    expected = normal_log_density(z, mu, torch.exp(0.5 * logvar)).sum(-1)
+    torch.testing.assert_close(q.log_prob(z), expected)
+
+
+def test_gaussian_posterior_head_splits_mean_then_log_variance_and_clamps_it():
+    """in 3 -> latent 2: the first two outputs are mu, the last two the log-variance, clamped to [-1, 0.5]."""
+    head = DiagonalGaussianPosterior(3, 2, min_logvar=-1.0, max_logvar=0.5)
+    assert head.latent_dim == 2 and head.head.in_features == 3 and head.head.out_features == 4
+    with torch.no_grad():
+        head.head.weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [0, 0, -1.0]]))
+        head.head.bias.zero_()
+    h = torch.tensor([[[0.1, 0.2, 2.0], [0.3, 0.4, -3.0], [0.5, 0.6, 0.2]]]).expand(2, 3, 3)  # (2, 3, 3)
+    q = head(h)
+    assert q.batch_shape == (2, 3) and q.event_shape == (2,)
+    torch.testing.assert_close(q.mean, h[..., :2])
+    logvar = torch.tensor([[0.5, -1.0], [-1.0, 0.5], [0.2, -0.2]]).expand(2, 3, 2)
+    torch.testing.assert_close(q.stddev, torch.exp(0.5 * logvar))
+
+
+def test_default_log_variance_bounds_are_minus_20_and_10():
+    head = DiagonalGaussianPosterior(1, 1)
+    with torch.no_grad():
+        head.head.weight.copy_(torch.tensor([[0.0], [1.0]]))
+        head.head.bias.zero_()
+    q = head(torch.tensor([[-50.0], [50.0], [3.0]]))
+    torch.testing.assert_close(q.variance[:, 0], torch.exp(torch.tensor([-20.0, 10.0, 3.0])))
+
+
+def test_standard_normal_prior_is_zero_mean_unit_scale_with_named_buffers():
+    prior = StandardNormalPrior(3)
+    assert prior.latent_dim == 3
+    assert set(prior.state_dict()) == {"loc", "scale"}  # saved model files hold these names
+    p = prior()
+    assert p.batch_shape == () and p.event_shape == (3,)
+    torch.testing.assert_close(p.mean, torch.zeros(3))
+    torch.testing.assert_close(p.stddev, torch.ones(3))
+    z = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]])
+    torch.testing.assert_close(p.log_prob(z), torch.tensor([-0.5 * 5.25, 0.0]) - 1.5 * LOG_2PI)
+
+
+def test_non_finite_values_propagate_to_log_probabilities_instead_of_raising():
+    """A NaN from a network must reach the loss as NaN (the training guard names the term), not raise."""
+    nan = torch.full((2, 3), math.nan)
+    q = diagonal_gaussian(nan, torch.zeros(2, 3))
+    z = q.rsample()
+    assert z.isnan().all() and q.log_prob(z).isnan().all()
+    assert StandardNormalPrior(3)().log_prob(z).isnan().all()
+    mixture = MixtureOfGaussiansPrior(3, components=2)
+    with torch.no_grad():
+        for parameter in mixture.parameters():
+            parameter.fill_(math.nan)
+    assert mixture().log_prob(z).isnan().all()
+    assert GaussianLikelihood()(nan, 1).log_prob(nan).isnan().all()
+    assert BernoulliLikelihood()(nan, 1).log_prob(torch.ones(2, 3)).isnan().all()
+
+
+def test_default_gaussian_likelihood_is_unit_variance():
+    x, mu = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, -1.0]])
+    torch.testing.assert_close(GaussianLikelihood()(mu, 1).log_prob(x), torch.tensor([-2.5 - LOG_2PI]))
+
+
+def test_bernoulli_log_prob_keeps_the_logits_dtype():
+    lp = BernoulliLikelihood()(torch.zeros(2, 3), 1).log_prob(torch.ones(2, 3, dtype=torch.float64))
+    assert lp.dtype == torch.float32
+    torch.testing.assert_close(lp, torch.full((2,), 3 * math.log(0.5)))
+
+
+def test_mixture_prior_samples_have_the_component_spread():
+    """Two far-apart components with stds 0.5 and 2 (x temperature 0.5): per-component mean and std of draws."""
+    torch.manual_seed(0)
+    prior = MixtureOfGaussiansPrior(2, components=2)
+    with torch.no_grad():
+        prior.logits.copy_(torch.tensor([0.0, math.log(3.0)]))
+        prior.means.copy_(torch.tensor([[-100.0, 0.0], [100.0, 5.0]]))
+        prior.log_stds.copy_(torch.log(torch.tensor([[0.5, 0.5], [2.0, 2.0]])))
+    z = prior.sample(40_000, temperature=0.5)
+    assert z.shape == (40_000, 2)
+    first = z[:, 0] < 0
+    assert abs(float(first.float().mean()) - 0.25) < 0.01
+    torch.testing.assert_close(z[first].mean(0), torch.tensor([-100.0, 0.0]), atol=0.02, rtol=0)
+    torch.testing.assert_close(z[~first].mean(0), torch.tensor([100.0, 5.0]), atol=0.03, rtol=0)
+    torch.testing.assert_close(z[first].std(0), torch.tensor([0.25, 0.25]), atol=0.01, rtol=0)
+    torch.testing.assert_close(z[~first].std(0), torch.tensor([1.0, 1.0]), atol=0.02, rtol=0)
+
+
+def test_mixture_prior_initial_means_scale_with_spread():
+    torch.manual_seed(0)
+    wide = MixtureOfGaussiansPrior(4, components=500, spread=3.0)
+    assert abs(float(wide.means.detach().std()) - 3.0) < 0.1
+    assert wide.means.abs().max() < 20  # a division by the normal draws would give huge means
+    torch.testing.assert_close(wide.log_stds, torch.zeros(500, 4))
