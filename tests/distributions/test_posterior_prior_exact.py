@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from vaekit.distributions import (
@@ -12,6 +13,7 @@ from vaekit.distributions import (
     StandardNormalPrior,
     diagonal_gaussian,
 )
+from vaekit.models import build_vae
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -119,3 +121,48 @@ def test_mixture_prior_initial_means_scale_with_spread():
     assert abs(float(wide.means.detach().std()) - 3.0) < 0.1
     assert wide.means.abs().max() < 20  # a division by the normal draws would give huge means
     torch.testing.assert_close(wide.log_stds, torch.zeros(500, 4))
+
+
+def vamp_model(components=3, latent_dim=1):
+    torch.manual_seed(0)
+    return build_vae([4], latent_dim=latent_dim, hidden=(6,), prior={"type": "vamp", "components": components})
+
+
+def test_vamp_prior_draws_have_the_mixture_mean_and_tempered_variance():
+    """p(z) = mean_k N(mu_k, s_k^2), temperature t: mean = mean_k mu_k, variance mean_k(t^2 s_k^2 + mu_k^2) - m^2."""
+    model = vamp_model()
+    with torch.no_grad():
+        model.prior.pseudo_inputs.copy_(torch.tensor([[0.0] * 4, [1.0] * 4, [0.0, 1.0, 0.0, 1.0]]) * 3)
+        q = model.encode(model.prior.pseudo_inputs, check=False)
+    mu, sd = q.mean[:, 0], q.stddev[:, 0]
+    assert float(mu.max() - mu.min()) > 0.3  # distinct components
+    torch.manual_seed(1)
+    z = model.prior.sample(60_000, temperature=0.5)
+    assert z.shape == (60_000, 1)
+    m = mu.mean()
+    var = (0.25 * sd**2 + mu**2).mean() - m**2
+    assert abs(float(z.mean()) - float(m)) < 0.01
+    assert abs(float(z.var()) / float(var) - 1) < 0.03
+
+
+def test_vamp_prior_pseudo_inputs_start_near_one_half():
+    from vaekit.distributions import VampPrior
+
+    torch.manual_seed(0)
+    prior = VampPrior(2, [50], components=40)
+    assert prior.pseudo_inputs.shape == (40, 50)
+    assert abs(float(prior.pseudo_inputs.detach().mean()) - 0.5) < 0.01
+    assert abs(float(prior.pseudo_inputs.detach().std()) - 0.05) < 0.005
+    with pytest.raises(RuntimeError, match="not attached"):
+        prior()
+    prior.attach(torch.nn.Linear(1, 1))  # a model without a conditioner attribute is unconditional
+
+
+def test_vamp_prior_refuses_a_conditional_model_and_ignores_the_data_range_of_pseudo_inputs():
+    with pytest.raises(ValueError, match="conditional model"):
+        build_vae([4], latent_dim=2, hidden=(6,), prior={"type": "vamp", "components": 3}, n_classes=3)
+    model = vamp_model(components=2, latent_dim=2)
+    with torch.no_grad():
+        model.prior.pseudo_inputs.fill_(1.5)  # free parameters, outside the Bernoulli data range
+    assert torch.isfinite(model.prior().log_prob(torch.zeros(3, 2))).all()
+    assert model.prior.sample(3).shape == (3, 2)
