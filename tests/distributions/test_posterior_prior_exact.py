@@ -166,3 +166,34 @@ def test_vamp_prior_refuses_a_conditional_model_and_ignores_the_data_range_of_ps
         model.prior.pseudo_inputs.fill_(1.5)  # free parameters, outside the Bernoulli data range
     assert torch.isfinite(model.prior().log_prob(torch.zeros(3, 2))).all()
     assert model.prior.sample(3).shape == (3, 2)
+
+
+def test_prior_defaults_unit_spread_unit_temperature_and_fifty_pseudo_inputs():
+    from vaekit.distributions import VampPrior
+
+    torch.manual_seed(0)
+    mixture = MixtureOfGaussiansPrior(4, components=500)
+    assert mixture.logits.shape == (500,)
+    assert abs(float(mixture.means.detach().std()) - 1.0) < 0.05
+    with torch.no_grad():
+        mixture.means.zero_()
+        mixture.log_stds.fill_(math.log(3.0))
+    assert abs(float(mixture.sample(20_000).std()) - 3.0) < 0.05
+    assert VampPrior(2, [3]).pseudo_inputs.shape == (50, 3)
+
+
+def test_point_mass_shapes_and_refusals():
+    from vaekit.distributions import PointMass
+
+    loc = torch.arange(24.0).view(2, 3, 4)
+    q = PointMass(loc)
+    assert q.batch_shape == (2, 3) and q.event_shape == (4,)
+    single = PointMass(torch.tensor([1.0, 2.0]))
+    assert single.batch_shape == () and single.event_shape == (2,)
+    assert torch.equal(single.rsample((3,)), torch.tensor([[1.0, 2.0]] * 3))
+    with pytest.raises(ValueError, match=r"at least one \(event\) dimension"):
+        PointMass(torch.tensor(1.0))
+    with pytest.raises(ValueError, match="no differential entropy"):
+        q.entropy()
+    with pytest.raises(ValueError, match="has no density"):
+        q.log_prob(loc)

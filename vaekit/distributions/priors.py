@@ -21,7 +21,7 @@ class Prior(Part):
     def forward(self) -> Distribution:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:  # pragma: no mutate block (abstract)
         """n draws, with the spread scaled by ``temperature`` (1 = the prior itself)."""
         raise NotImplementedError
 
