@@ -132,7 +132,7 @@ class GaussianLikelihood(Likelihood):
         else:
             mu, log_sigma = params, self.log_sigma  # () or (*data_shape): broadcasts over the batch
         scale = log_sigma.clamp_min(self.min_log_sigma).exp().expand_as(mu)
-        return Independent(Normal(mu, scale, validate_args=False), data_ndim, validate_args=False)
+        return Independent(Normal(mu, scale, validate_args=False), data_ndim)  # Independent validates nothing
 
 
 class _DiscreteImage(Distribution):

@@ -14,7 +14,7 @@ def diagonal_gaussian(mu: Tensor, logvar: Tensor) -> Independent:
 
     ``rsample`` draws z = mu + sigma * eps, so gradients reach mu and logvar.
     """
-    return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
+    return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1)
 
 
 @register("posterior", "gaussian")

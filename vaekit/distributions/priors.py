@@ -40,14 +40,14 @@ class StandardNormalPrior(Prior):
         self.register_buffer("scale", torch.ones(self.latent_dim))
 
     def forward(self) -> Distribution:
-        return Independent(Normal(self.loc, self.scale, validate_args=False), 1, validate_args=False)
+        return Independent(Normal(self.loc, self.scale, validate_args=False), 1)
 
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         return temperature * self.loc.new_empty(n, self.latent_dim).normal_()  # on the prior's device
 
 
 def _mixture(logits: Tensor, means: Tensor, log_stds: Tensor) -> MixtureSameFamily:
-    components = Independent(Normal(means, log_stds.exp(), validate_args=False), 1, validate_args=False)
+    components = Independent(Normal(means, log_stds.exp(), validate_args=False), 1)  # Independent validates nothing
     return MixtureSameFamily(Categorical(logits=logits, validate_args=False), components, validate_args=False)
 
 
