@@ -56,6 +56,7 @@ def test_default_log_variance_bounds_are_minus_20_and_10():
         head.head.bias.zero_()
     q = head(torch.tensor([[-50.0], [50.0], [3.0]]))
     torch.testing.assert_close(q.variance[:, 0], torch.exp(torch.tensor([-20.0, 10.0, 3.0])))
+    assert DiagonalGaussianPosterior(2, 3)(torch.randn(5, 2)).mean.shape == (5, 3)
 
 
 def test_standard_normal_prior_is_zero_mean_unit_scale_with_named_buffers():

@@ -115,7 +115,7 @@ class AutoregressiveSequence(Distribution):
     def decode(self, options: DecodeOptions | None = None, generator: torch.Generator | None = None) -> Tensor:
         """One decoded sequence per context row (greedy, sampling or beam search): (*batch, T) token ids."""
         flat_c = self.context.reshape(-1, self.context.shape[-1])
-        fill = self.ignore_index if self.ignore_index is not None else self.end_index
+        fill = self.ignore_index  # after the end token; None: decode_tokens fills with the end token itself
         vocab = self.network.vocab_size
         banned = [self.ignore_index] if self.ignore_index is not None and 0 <= self.ignore_index < vocab else []
         tokens = decode_tokens(self.network, flat_c, self.length, options, self.end_index, fill, generator, banned)
