@@ -89,6 +89,14 @@ def test_likelihood_data_checks_accept_the_closed_unit_interval():
             with pytest.raises(ValueError, match=r"\[0, 1\]"):
                 lik.check_data(torch.tensor(bad))
     CategoricalLikelihood(levels=4).check_data(torch.tensor([0, 3, 7]))  # integer class indices are not checked
+    messages = {
+        CategoricalLikelihood(): "a categorical likelihood needs float data in [0, 1] (or integer class indices)",
+        DiscretizedLogisticLikelihood(): "a discretized logistic likelihood needs data in [0, 1]",
+    }
+    for lik, message in messages.items():
+        with pytest.raises(ValueError) as info:
+            lik.check_data(torch.tensor([2.0]))
+        assert str(info.value) == message
     assert DiscretizedLogisticLikelihood(levels=4).discrete_levels == 4
 
 

@@ -140,7 +140,7 @@ def test_likelihood_arguments_and_data_checks():
     assert lik(torch.zeros(1, 2), 1).end_index == 2
     with pytest.raises(ValueError, match="one data dimension, got 2"):
         lik(torch.zeros(1, 2), 2)
-    with pytest.raises(ValueError, match="integer token ids"):
+    with pytest.raises(ValueError, match="^an autoregressive sequence likelihood needs integer token ids, got floats$"):
         lik.check_data(torch.zeros(1, 3))
     with pytest.raises(ValueError, match=r"must lie in 0\.\.3$"):
         lik.check_data(torch.tensor([[0, 4, 1]]))
