@@ -53,8 +53,7 @@ def _mixture(logits: Tensor, means: Tensor, log_stds: Tensor) -> MixtureSameFami
 
 def _sample_mixture(logits: Tensor, means: Tensor, log_stds: Tensor, n: int, temperature: float) -> Tensor:
     k = torch.multinomial(torch.softmax(logits, -1), n, replacement=True)  # (n,)
-    eps = means.new_empty(n, means.shape[1]).normal_()  # (n, D), on the means' device
-    return means[k] + temperature * log_stds.exp()[k] * eps
+    return torch.normal(means[k], temperature * log_stds.exp()[k])  # (n, D)
 
 
 @register("prior", "mixture")
