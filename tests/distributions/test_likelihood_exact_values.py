@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.stats import logistic
 
-from vaekit.distributions import CategoricalLikelihood, DiscretizedLogisticLikelihood
+from vaekit.distributions import CategoricalImage, CategoricalLikelihood, DiscretizedLogisticLikelihood
 
 
 def bin_log_mass(index: int, levels: int, loc: float, scale: float) -> float:
@@ -76,6 +76,10 @@ def test_categorical_batch_shape_and_samples_on_the_grid():
     assert lik.discrete_levels == 3 and lik.param_channels == 3
     dist = lik(torch.randn(4, 3 * 2, 5, 7), 3)  # 4 examples of (2, 5, 7) values
     assert dist.batch_shape == (4,)
+    assert CategoricalLikelihood().levels == 256
+    direct = CategoricalImage(torch.tensor([[0.0, 0.0, 0.0]]), 0)  # values, not indices, by default
+    torch.testing.assert_close(direct.mean, torch.tensor([0.5]))
+    assert direct.sample().dtype == torch.float32
     draws = dist.sample((6,))
     assert draws.shape == (6, 4, 2, 5, 7) and draws.dtype == torch.float32
     assert set(np.unique(draws.numpy()).tolist()) == {0.0, 0.5, 1.0}

@@ -144,6 +144,8 @@ def test_vamp_prior_draws_have_the_mixture_mean_and_tempered_variance():
     var = (0.25 * sd**2 + mu**2).mean() - m**2
     assert abs(float(z.mean()) - float(m)) < 0.01
     assert abs(float(z.var()) / float(var) - 1) < 0.03
+    unit = model.prior.sample(60_000)  # default temperature 1
+    assert abs(float(unit.var()) / float((sd**2 + mu**2).mean() - m**2) - 1) < 0.03
 
 
 def test_vamp_prior_pseudo_inputs_start_near_one_half():
@@ -154,13 +156,15 @@ def test_vamp_prior_pseudo_inputs_start_near_one_half():
     assert prior.pseudo_inputs.shape == (40, 50)
     assert abs(float(prior.pseudo_inputs.detach().mean()) - 0.5) < 0.01
     assert abs(float(prior.pseudo_inputs.detach().std()) - 0.05) < 0.005
-    with pytest.raises(RuntimeError, match="not attached"):
+    with pytest.raises(RuntimeError, match=r"^VampPrior is not attached to a model; build it through VAE\(\.\.\.\)$"):
         prior()
     prior.attach(torch.nn.Linear(1, 1))  # a model without a conditioner attribute is unconditional
 
 
 def test_vamp_prior_refuses_a_conditional_model_and_ignores_the_data_range_of_pseudo_inputs():
-    with pytest.raises(ValueError, match="conditional model"):
+    with pytest.raises(
+        ValueError, match=r"^the VampPrior cannot be used with a conditional model \(its q\(z\|x\) needs a label\)$"
+    ):
         build_vae([4], latent_dim=2, hidden=(6,), prior={"type": "vamp", "components": 3}, n_classes=3)
     model = vamp_model(components=2, latent_dim=2)
     with torch.no_grad():
