@@ -18,9 +18,9 @@ def bin_log_mass(index: int, levels: int, loc: float, scale: float) -> float:
     return math.log(upper - lower)
 
 
-def test_discretized_logistic_bin_masses_on_a_five_level_grid():
-    """Five levels (bins of width 0.5): every bin, edges included, has the logistic's probability mass."""
-    levels, loc, log_scale = 5, [0.3, -0.8, 0.9], [-1.0, -0.5, -2.0]
+def test_discretized_logistic_bin_masses_on_a_seven_level_grid():
+    """Seven levels (bins of width 1/3, centres not exact in float32): every bin, edges included, has its mass."""
+    levels, loc, log_scale = 7, [0.3, -0.8, 0.9], [-1.0, -0.5, -2.0]
     params = torch.tensor([loc, log_scale], dtype=torch.float64).T  # (3 examples, 2): loc, log-scale
     dist = DiscretizedLogisticLikelihood(levels=levels)(params, 1)
     assert dist.batch_shape == (3,)

@@ -116,13 +116,13 @@ class BaseModel(nn.Module):
     latent_dim: int
 
     # ---------------------------------------------------------------- the parts
-    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:
-        """q(z|x[,y]), batch shape (B,)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement encode")  # pragma: no mutate (message text)
+    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:  # pragma: no mutate block
+        """q(z|x[,y]), batch shape (B,). (Abstract: the pragma above keeps its message and defaults unmutated.)"""
+        raise NotImplementedError(f"{type(self).__name__} must implement encode")
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z[,y]) for z of shape (..., D); the distribution's batch shape is z.shape[:-1]."""
-        raise NotImplementedError(f"{type(self).__name__} must implement decode")  # pragma: no mutate (message text)
+        raise NotImplementedError(f"{type(self).__name__} must implement decode")  # pragma: no mutate (message)
 
     def forward(self, x: Tensor, y: Tensor | None = None, n_samples: int = 1, check: bool = True) -> VAEOutput:
         """Encode, draw z by reparameterization, decode.
