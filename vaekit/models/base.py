@@ -183,7 +183,7 @@ class BaseModel(nn.Module):
         likelihood estimator uses); a model whose q(z|x) is not one distribution per example (the
         hierarchical VAE) overrides this.
         """
-        q_z = self.encode(x, y, check=False)
+        q_z = self.encode(x, y, check=False)  # pragma: no mutate (equivalent: check=None is falsy)
         return lambda n: self.log_weights_given_posterior(q_z, x, n, y)
 
     def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
