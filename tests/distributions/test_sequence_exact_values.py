@@ -38,7 +38,7 @@ def hand_log_prob(net, context, tokens, pad=None, dropped=()):
         if pad is not None and token == pad:
             break
         logits = net.table[net.unknown_index if t in dropped else previous] + context @ net.weight
-        total += float(torch.log_softmax(logits, -1)[token])
+        total += float(torch.log_softmax(logits, -1)[token].detach())
         previous = token
     return total
 

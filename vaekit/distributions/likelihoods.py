@@ -257,7 +257,7 @@ class DiscretizedLogistic(_DiscreteImage):
 
     def sample(self, sample_shape: tuple[int, ...] = ()) -> Tensor:
         shape = torch.Size(sample_shape) + self.loc.shape
-        u = torch.rand(shape, device=self.loc.device).clamp(1e-5, 1 - 1e-5)
+        u = self.loc.new_empty(shape).uniform_()  # u = 0 gives -inf: the lowest bin, as it should
         x = self.loc + self.log_scale.exp() * (torch.log(u) - torch.log1p(-u))
         x = ((x.clamp(-1, 1) + 1) / 2 * (self.levels - 1)).round()
         return x / (self.levels - 1)
