@@ -247,7 +247,7 @@ class BaseModel(nn.Module):
         """
         from vaekit.io import ModelFileError, load
 
-        model = load(directory, map_location)
+        model = load(directory, map_location)  # pragma: no mutate (map_location= is equivalent on CPU)
         if not isinstance(model, cls):
             raise ModelFileError(f"{directory} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
