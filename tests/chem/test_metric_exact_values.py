@@ -47,3 +47,18 @@ def test_cosine_of_counts_by_hand_and_nan_when_either_side_is_empty():
     assert cosine_of_counts(Counter(a=3), Counter(a=1)) == pytest.approx(1.0)
     assert math.isnan(cosine_of_counts(Counter(), Counter(a=1)))
     assert math.isnan(cosine_of_counts(Counter(a=1), Counter()))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_moses_metrics_of_a_single_valid_sample():
+    """One sample, ethanol, also in the training and reference sets: valid 1, novelty 0, SNN 1, IntDiv 0, and Frag
+    the cosine of {CCO: 1} with {CCO: 1, c1ccccc1: 1}."""
+    pytest.importorskip("fcd_torch")
+    from vaekit.chem.metrics import moses_metrics, reference_statistics
+
+    ref = reference_statistics(["CCO", "c1ccccc1"])
+    metrics = moses_metrics(["CCO"], {"CCO"}, {"T": ref}, unique_at=(1,))
+    assert metrics["valid"] == 1.0 and metrics["unique@1"] == 1.0 and metrics["novelty"] == 0.0
+    assert metrics["SNN/T"] == pytest.approx(1.0) and metrics["IntDiv"] == pytest.approx(0.0)
+    assert metrics["Frag/T"] == pytest.approx(1 / math.sqrt(2))
+    assert moses_metrics(["xyz"], [], {"T": ref}) == {"valid": 0.0}

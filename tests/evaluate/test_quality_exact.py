@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from vaekit.evaluate import frechet_distance, train_feature_classifier
-from vaekit.evaluate.quality import FeatureClassifier
+from vaekit.evaluate.quality import FeatureClassifier, gaussian_frechet_distance
 
 
 def test_feature_classifier_halves_the_resolution_twice_and_has_the_documented_sizes():
@@ -122,3 +122,18 @@ def test_frechet_distance_needs_two_images_per_set_and_equal_shapes():
             frechet_distance(classifier, a, b)
     with pytest.raises(ValueError):
         frechet_distance(classifier, real, torch.zeros(2, 1, 2, 1))
+
+
+def test_gaussian_frechet_distance_regularises_a_product_without_a_square_root():
+    """Two-sample covariances whose product has no finite scipy square root: both get 1e-6 I, and the distance is
+    the closed form with Tr((S1 + eps I)(S2 + eps I))^(1/2) from eigenvalues, slightly below the singular limit."""
+    a = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    b = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    cov1, cov2 = np.cov(a.T), np.cov(b.T)
+    eps = 1e-6 * np.eye(3)
+    root = np.sqrt(np.linalg.eigvals((cov1 + eps) @ (cov2 + eps)).real.clip(0)).sum()
+    diff = a.mean(0) - b.mean(0)
+    expected = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * root
+    got = gaussian_frechet_distance(a.mean(0), cov1, b.mean(0), cov2)
+    assert got == pytest.approx(expected, abs=1e-10)
+    assert 0.75 - got > 5e-6  # the offset's own effect, far above the tolerance
