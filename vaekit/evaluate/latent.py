@@ -38,10 +38,8 @@ def active_units(means: Tensor, threshold: float = 0.01) -> tuple[int, Tensor]:
     Returns:
         The count and the (D,) per-dimension variances.
     """
-    if means.shape[0] < 2:  # a single example has no spread
-        variance = torch.zeros(means.shape[1])
-    else:
-        variance = means.var(0)  # unbiased (divides by N - 1): torch's default
+    # One example has no spread; otherwise the unbiased variance (divides by N - 1, torch's default).
+    variance = torch.zeros(means.shape[1]) if means.shape[0] < 2 else means.var(0)
     return int((variance > threshold).sum()), variance
 
 
