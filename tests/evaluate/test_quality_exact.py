@@ -21,6 +21,9 @@ def test_feature_classifier_halves_the_resolution_twice_and_has_the_documented_s
         if isinstance(layer, nn.Conv2d):
             shapes.append(tuple(x.shape[1:]))
     assert shapes == [(32, 28, 28), (64, 14, 14), (64, 7, 7)]
+    kinds = [type(layer).__name__ for layer in model.body]
+    assert kinds == ["Conv2d", "ReLU"] * 3 + ["AdaptiveAvgPool2d", "Flatten", "Linear", "ReLU"]
+    assert (model.features(torch.rand(3, 2, 28, 28)) >= 0).all()  # features after a ReLU
     assert x.shape == (3, 128) and model.feature_dim == 128
     conv = 2 * 32 * 9 + 32 + 32 * 64 * 9 + 64 + 64 * 64 * 9 + 64
     linear = 64 * 16 * 128 + 128 + 128 * 5 + 5
