@@ -120,6 +120,7 @@ def test_frechet_distance_needs_two_images_per_set_and_equal_shapes():
     root = np.sqrt(np.linalg.eigvals(cov1 @ cov2).real.clip(0)).sum()  # Tr (S1 S2)^(1/2)
     expected = 2 * (1 / 6) ** 2 + np.trace(cov1) + np.trace(cov2) - 2 * root
     assert frechet_distance(classifier, real, generated) == pytest.approx(expected, abs=1e-6)
+    assert np.isfinite(frechet_distance(classifier, real[:2], generated))  # two images each suffice
     for a, b in ((real[:1], generated), (real, generated[:1])):
         with pytest.raises(ValueError):
             frechet_distance(classifier, a, b)
