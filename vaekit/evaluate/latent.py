@@ -38,7 +38,8 @@ def active_units(means: Tensor, threshold: float = 0.01) -> tuple[int, Tensor]:
     Returns:
         The count and the (D,) per-dimension variances.
     """
-    variance = means.var(0, unbiased=True) if means.shape[0] > 1 else torch.zeros(means.shape[1])
+    # One example has no spread; otherwise the unbiased variance (divides by N - 1, torch's default).
+    variance = torch.zeros(means.shape[1]) if means.shape[0] < 2 else means.var(0)
     return int((variance > threshold).sum()), variance
 
 
@@ -57,11 +58,11 @@ def mutual_information(means: Tensor, logvars: Tensor, max_examples: int = 1000,
     n, d = means.shape
     std = (0.5 * logvars).exp()
     z = means + std * torch.randn(means.shape, generator=gen)  # (N, D)
-    log_2pi = math.log(2 * math.pi)
     inv_var = (-logvars).exp()  # (N, D)
-    norm = -0.5 * (logvars + log_2pi).sum(-1)  # (N,)
+    # log q(z | x_n) without its -D/2 log(2 pi): a constant shared by every term, it cancels in I.
+    norm = -0.5 * logvars.sum(1)  # (N,)
     # log q(z_m | x_n) for every pair, in row chunks so memory stays O(chunk * N * D).
-    chunk = max(1, 2**24 // max(1, n * d))
+    chunk = max(1, 2**24 // max(1, n * d))  # pragma: no mutate (memory only: every chunk size gives the same rows)
     rows = []
     for start in range(0, n, chunk):
         diff = z[start : start + chunk, None, :] - means[None, :, :]  # (c, N, D)
