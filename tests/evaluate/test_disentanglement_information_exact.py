@@ -59,7 +59,10 @@ def test_histogram_default_is_twenty_bins_per_code():
 
 def test_mutual_information_matrix_is_the_plug_in_estimate_on_binned_codes():
     codes, factors = _codes_and_factors()
-    for bins, mi in ((20, mutual_information_matrix(codes, factors)), (5, mutual_information_matrix(codes, factors, 5))):
+    for bins, mi in (
+        (20, mutual_information_matrix(codes, factors)),
+        (5, mutual_information_matrix(codes, factors, 5)),
+    ):
         binned = _bins(codes, bins)
         expected = np.array([[_mi(binned[:, d], factors[:, k]) for k in range(3)] for d in range(3)])
         assert mi.shape == (3, 3)

@@ -1,8 +1,6 @@
 """BetaVAE and FactorVAE scores on a small factor grid whose outcome can be worked out by hand."""
 
-
 import numpy as np
-import pytest
 import torch
 
 from vaekit.evaluate.disentanglement import betavae_score, factorvae_score
@@ -121,3 +119,37 @@ def test_a_collapsed_representation_scores_zero_with_no_active_code():
     assert result == {"factorvae_train": 0.0, "factorvae_eval": 0.0, "factorvae_active": 0}
 
 
+def _labels(data: Grid, n: int, batch_size: int, rng: np.random.Generator, pairs: bool) -> np.ndarray:
+    return np.concatenate([fixed for fixed, _ in _groups(data, n, batch_size, rng, pairs)])
+
+
+def test_betavae_defaults_on_a_blind_code_give_the_majority_factor_share():
+    """A constant code tells nothing: the classifier names the commonest fixed factor of the 10000 training
+    groups (of 64 pairs); the 5000 evaluation groups follow on the same generator."""
+    data = Grid((2, 3))
+    result = betavae_score(data, lambda x: np.zeros((len(x), 1)), np.random.default_rng(4))
+    rng = np.random.default_rng(4)
+    train, evaluation = _labels(data, 10000, 64, rng, True), _labels(data, 5000, 64, rng, True)
+    majority = np.argmax(np.bincount(train))
+    assert len(train) == 10000 and len(evaluation) == 5000
+    assert result == {"betavae_train": np.mean(train == majority), "betavae_eval": np.mean(evaluation == majority)}
+
+
+def test_factorvae_defaults_on_one_code_give_the_majority_factor_share():
+    """One active code takes every vote: accuracy is the commonest factor's share of 10000 training groups
+    (of 64), applied to 5000 evaluation groups. The code's sd over the first 10000 grid rows is the threshold."""
+    data = Grid((2, 3))
+    threshold = float(np.sqrt(np.var(data.sample(10000, None)[0][:, 1], ddof=1)))
+    assert threshold > np.sqrt(np.var(data.sample(10001, None)[0][:, 1], ddof=1))
+
+    def represent(x):
+        return x.numpy()[:, 1:] - 1
+
+    result = factorvae_score(data, represent, np.random.default_rng(5), prune_threshold=threshold)
+    rng = np.random.default_rng(5)
+    train, evaluation = _labels(data, 10000, 64, rng, False), _labels(data, 5000, 64, rng, False)
+    majority = np.argmax(np.bincount(train))
+    assert result == {
+        "factorvae_train": np.mean(train == majority), "factorvae_eval": np.mean(evaluation == majority),
+        "factorvae_active": 1,
+    }  # fmt: skip
