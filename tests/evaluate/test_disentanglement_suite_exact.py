@@ -10,7 +10,7 @@ from torch.distributions import Independent, Normal
 
 from tests.evaluate.test_disentanglement_information_exact import _bins, _mi
 from tests.evaluate.test_disentanglement_interventions_exact import Grid
-from vaekit.evaluate.disentanglement import betavae_score, dci, disentanglement_metrics, factorvae_score
+from vaekit.evaluate.disentanglement import betavae_score, dci, disentanglement_metrics, factorvae_score, sap
 from vaekit.evaluate.disentanglement.suite import METRICS, representation
 
 
@@ -89,3 +89,22 @@ def test_representation_is_the_posterior_mean_or_one_seeded_draw():
     np.testing.assert_allclose(draws, (q.mean + q.stddev * eps).numpy(), rtol=1e-6)
     np.testing.assert_allclose(representation(model, inputs=lambda v: 2 * v, batch_size=3)(x / 2), means, rtol=1e-6)
     assert model.training
+
+
+def _lossy(x: torch.Tensor) -> np.ndarray:
+    """The mixed codes and (f0 + f1) mod 2, which loses information (so its MI depends on the sample)."""
+    f = x.numpy() - 1
+    return np.concatenate([_mixed(x), ((f[:, 0] + f[:, 1]) % 2)[:, None]], axis=1)
+
+
+def test_the_suite_defaults_are_disentanglement_libs_sizes():
+    """Defaults: seed 0, 10000 / 5000 points for the predictors, 10000 / 5000 groups of 64 for the scores."""
+    data = Grid((2, 3))
+    result = disentanglement_metrics(data, _lossy, metrics=["betavae", "sap"])
+    (factors_train, x_train), (factors_test, x_test) = data.sample(10000, None), data.sample(5000, None)
+    assert result["betavae_train"] == betavae_score(data, _lossy, np.random.default_rng(0))["betavae_train"]
+    assert result["sap"] == sap(_lossy(x_train), factors_train, _lossy(x_test), factors_test)["sap"]
+    binned = _bins(_lossy(x_train), 20)
+    entropy = [_mi(f, f) for f in factors_train.T]
+    expected = [[_mi(b, f) / h for f, h in zip(factors_train.T, entropy)] for b in binned.T]
+    np.testing.assert_allclose(result["mi_matrix"], expected, rtol=1e-10, atol=1e-14)
