@@ -40,6 +40,7 @@ def test_exact_trees_are_sklearns_gradient_boosting_with_the_seed():
             np.testing.assert_allclose(matrix, expected, rtol=1e-12)
             np.testing.assert_allclose(acc_train, train)
             np.testing.assert_allclose(acc_test, test)
+            np.testing.assert_allclose(dci(ct, ft, cs, fs, trees="exact")["dci_importance"], expected, rtol=1e-12)
             continue
         result = dci(ct, ft, cs, fs, trees="exact", seed=seed)
         assert set(result) == {
