@@ -55,7 +55,7 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> dict[str, flo
         ``{"mig": mean gap, "mig_per_factor": [K gaps]}``.
     """
     if codes.shape[1] < 2:
-        raise ValueError("MIG needs at least two code dimensions")
+        raise ValueError("MIG needs at least two code dimensions")  # pragma: no mutate (message text)
     mi = mutual_information_matrix(codes, factors, bins)  # (D, K)
     entropy = discrete_entropy(factors)  # (K,)
     top = np.sort(mi, axis=0)[::-1]
@@ -72,7 +72,8 @@ def modularity(mutual_information: np.ndarray) -> float:
     squared = mutual_information**2
     best = squared.max(axis=1)
     k = squared.shape[1]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # 0 / 0 for a code with no information (or K = 1); a nonzero numerator always has best > 0.
+    with np.errstate(invalid="ignore"):
         delta = (squared.sum(axis=1) - best) / (best * (k - 1.0))
     score = 1.0 - delta
     score[best == 0] = 0.0

@@ -55,7 +55,7 @@ def _betavae_points(
     features, labels = [], []
     for fixed, (x1, x2) in _groups(data, n, batch_size, rng, pairs=True):
         difference = np.abs(represent(x1) - represent(x2))  # (G * B, D)
-        features.append(difference.reshape(len(fixed), batch_size, -1).mean(1))
+        features.append(difference.reshape(len(fixed), batch_size, difference.shape[1]).mean(1))
         labels.append(fixed)
     return np.concatenate(features), np.concatenate(labels)
 
@@ -77,7 +77,7 @@ def betavae_score(
     x_train, y_train = _betavae_points(data, represent, n_train, batch_size, rng)
     x_eval, y_eval = _betavae_points(data, represent, n_eval, batch_size, rng)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # pragma: no mutate (warning filter)
         model = LogisticRegression().fit(x_train, y_train)
     return {"betavae_train": float(model.score(x_train, y_train)), "betavae_eval": float(model.score(x_eval, y_eval))}
 
@@ -93,10 +93,14 @@ def _factorvae_votes(
 ) -> np.ndarray:
     """(active codes, K) votes: for a batch with one factor fixed, the active code of least
     variance (each code's variance divided by its global variance) votes for that factor."""
-    votes = np.zeros((int(active.sum()), len(data.factor_names)), dtype=np.int64)
-    for fixed, (x,) in _groups(data, n, batch_size, rng, pairs=False):
-        codes = represent(x).reshape(len(fixed), batch_size, -1)  # (G, B, D)
-        local = np.var(codes, axis=1, ddof=1)  # (G, D)
+    shape = (int(active.sum()), len(data.factor_names))
+    votes = np.zeros(shape, dtype=np.int64)  # pragma: no mutate (equivalent: float64 counts are exact)
+    groups = _groups(data, n, batch_size, rng, pairs=False)  # pragma: no mutate (equivalent: None is falsy)
+    for fixed, (x,) in groups:
+        codes = represent(x)
+        codes = codes.reshape(len(fixed), batch_size, codes.shape[1])  # (G, B, D)
+        # (G, D); ddof rescales every code alike, so the argmin below does not depend on it.
+        local = np.var(codes, axis=1, ddof=1)  # pragma: no mutate (equivalent: argmin unchanged)
         chosen = np.argmin(local[:, active] / scale[active], axis=1)  # (G,)
         np.add.at(votes, (chosen, fixed), 1)
     return votes
