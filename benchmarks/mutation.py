@@ -78,6 +78,11 @@ def summarise(results: str, justified: dict[str, str]) -> tuple[list[list[object
         run = c["killed"] + c["justified"] + c["survived"]
         score = f"{(c['killed'] + c['justified']) / run:.1%}" if run else "-"
         rows.append([module, c["mutants"], c["killed"], c["survived"], c["justified"], c["not run"], score])
+    total: Counter = sum(counts.values(), Counter())
+    run = total["killed"] + total["justified"] + total["survived"]
+    score = f"{(total['killed'] + total['justified']) / run:.1%}" if run else "-"
+    keys = ("mutants", "killed", "survived", "justified", "not run")
+    rows.append(["**all**", *(total[k] for k in keys), score])
     return rows, survivors
 
 

@@ -24,6 +24,7 @@ def test_counts_per_module_score_justified_survivors_as_killed():
     # mutants, killed, survived, justified, not run, score
     assert by_module["vaekit/objectives/elbo.py"] == [4, 2, 1, 1, 0, "75.0%"]
     assert by_module["vaekit/evaluate/latent.py"] == [2, 0, 1, 0, 1, "0.0%"]
+    assert rows[-1] == ["**all**", 6, 2, 2, 1, 1, "60.0%"]
     assert survivors == ["vaekit.objectives.elbo.x_elbo__mutmut_2", "vaekit.evaluate.latent.x_active_units__mutmut_4"]
     # the rerun list ignores justifications: a new test may kill a justified mutant after all
     assert mutation.survivor_names(RESULTS) == [

@@ -330,3 +330,13 @@ def test_factorvae_objective_needs_both_the_vae_and_the_discriminator():
     for model in (only_vae, only_disc, vae):
         with pytest.raises(TypeError, match="FactorVAE"):
             FactorVAEObjective()(model, x, 0)
+
+
+def test_permute_dims_draws_from_the_generator_it_is_given_not_the_global_one():
+    z = torch.arange(150.0).view(50, 3)
+    torch.manual_seed(1)
+    first = permute_dims(z, torch.Generator().manual_seed(0))
+    torch.manual_seed(2)
+    second = permute_dims(z, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    assert not torch.equal(first, z)  # it did shuffle
