@@ -73,18 +73,11 @@ class SpectralPenalty:
                     steps = max(self.iterations, self.initial_iterations)
                 u, v = u.to(w), v.to(w)
                 for _ in range(steps):
+                    # normalize() works along dim 1 by default: the vector of each of the n weights.
                     wu = torch.einsum("nij,ni->nj", w, u)  # pragma: no mutate (equivalent: einsum is case-blind)
-                    v = nn.functional.normalize(
-                        wu,
-                        dim=1,  # pragma: no mutate (equivalent: dim 1 is the default)
-                        eps=1e-6,
-                    )  # (n, in)
+                    v = nn.functional.normalize(wu, eps=1e-6)  # (n, in)
                     wv = torch.einsum("nij,nj->ni", w, v)  # pragma: no mutate (equivalent: einsum is case-blind)
-                    u = nn.functional.normalize(
-                        wv,
-                        dim=1,  # pragma: no mutate (equivalent: dim 1 is the default)
-                        eps=1e-6,
-                    )  # (n, out)
+                    u = nn.functional.normalize(wv, eps=1e-6)  # (n, out)
                 self.vectors[key] = (u, v)
             sigma = torch.einsum("ni,nij,nj->n", u, w, v)  # pragma: no mutate (equivalent: einsum is case-blind)
             sigmas.append(sigma)  # (n,)
