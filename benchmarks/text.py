@@ -10,17 +10,26 @@ Parts (``--parts``, all by default), each appended to benchmarks/RESULTS.md:
 - ``defences``: the same smaller model trained for ``--defence-steps`` steps each with: the plain ELBO,
   linear / logistic / cyclical KL annealing, free bits, word dropout and aggressive encoder training;
   KL, active units and mutual information on validation sentences.
-- ``main``: the anchor's architecture (GRU 256, latent 16, embedding 300) trained for
-  ``--budget-steps`` (capped by ``--budget-minutes``), and the language model (the same decoder network
-  with a constant context) trained for as many steps; test NLL by importance sampling (``--k``
-  samples) on ``--eval-sentences`` test sentences (all with 0), per-word perplexity with the end token
-  counted; ELBO, KL, active units and mutual information on ``--figure-sentences`` test sentences (all
-  with 0); and homotopies between test sentences.
+- ``main``: the anchor's architecture (GRU 256, latent 16, embedding 300) and the language model (the
+  same decoder network with a constant context), both for ``--budget-epochs`` epochs (cosine learning
+  rate), or the VAE for ``--budget-steps`` (capped by ``--budget-minutes``) and the language model for
+  as many steps; test NLL by importance sampling (``--k`` samples) on ``--eval-sentences`` test
+  sentences (all with 0), per-word perplexity with the end token counted, the paired VAE - LM
+  difference with its standard error; ELBO, KL, active units and mutual information on
+  ``--figure-sentences`` test sentences (all with 0); and greedy homotopies between test sentences.
+- ``train-vae`` / ``train-lm``: train one of the two models into ``--run-dir`` (two processes train
+  them in parallel); ``main`` then loads both from there instead of training.
+- ``homotopies``: beam-search and greedy homotopies of the VAE in ``--run-dir``.
 
-    python benchmarks/text.py --budget-steps 2000 --defence-steps 300 --eval-sentences 300 --k 500
+The recipe of RESULTS.md (the two trainings in parallel, one core each, then the evaluation):
 
-The language model trains for as many optimizer steps as the VAE took (the same budget in steps and
-batches, whatever the load of a shared machine).
+    R="--budget-epochs 6 --lr 1.5e-3 --dropout 0.3 --run-dir runs/ptb-bench"
+    python benchmarks/text.py --parts train-vae $R --threads 1 &
+    python benchmarks/text.py --parts train-lm $R --threads 1; wait
+    python benchmarks/text.py --parts main,homotopies $R --eval-sentences 1000 --k 500 --figure-sentences 0
+
+The language model gets the same budget: the same epochs and batches (seed 0), or the VAE's number of
+optimizer steps, whatever the load of a shared machine.
 """
 
 from __future__ import annotations
@@ -317,6 +326,38 @@ def trained_models(args: argparse.Namespace, x: Tensor, vocab: int, pad: int, en
     return model, vae_info, lm, lm_info
 
 
+def homotopy_text(text_model: TextModel, test_lines: list[str], options: DecodeOptions, pairs: int) -> str:
+    """The homotopies (8 points) between consecutive pairs of the short (6-14 word) test sentences, indented."""
+    short = [i for i, line in enumerate(test_lines) if 6 <= len(line.split()) <= 14]
+    blocks = []
+    for i in range(pairs):
+        a, b = test_lines[short[2 * i]], test_lines[short[2 * i + 1]]
+        path = text_model.interpolate(a, b, 8, options)
+        blocks.append("\n".join([f"    from: {a}", *[f"    {j}. {s}" for j, s in enumerate(path)], f"    to:   {b}"]))
+    return "\n\n".join(blocks)
+
+
+def run_homotopies(args: argparse.Namespace, test_lines: list[str]) -> None:
+    """Homotopies of the VAE trained in ``--run-dir``, greedy and beam-search decoded (no training, no NLL)."""
+    directory = Path(args.run_dir or "")
+    if not (directory / "vae.json").exists():
+        raise SystemExit("the homotopies part needs --run-dir holding a trained VAE (run --parts train-vae first)")
+    text_model = TextModel.load(directory / "vae")
+    text_model.model.eval()
+    beam = DecodeOptions("beam", beam=5)
+    body = (
+        f'The VAE of `{directory.name}` (trained by `--parts train-vae`, the model of the latest "sentence VAE vs '
+        f'language model" run when it used the same run folder). Eight evenly spaced points between the posterior '
+        f"means of two test sentences, the first {args.homotopy_pairs} pairs of short (6-14 word) test sentences.\n\n"
+        "Beam search (beam 5):\n\n"
+        + homotopy_text(text_model, test_lines, beam, args.homotopy_pairs)
+        + "\n\nGreedy:\n\n"
+        + homotopy_text(text_model, test_lines, DecodeOptions("greedy"), args.homotopy_pairs)
+    )
+    print(body)
+    common.append_results("Text: homotopies between PTB test sentences (beam search and greedy)", body)
+
+
 def run_main(
     args: argparse.Namespace, x: Tensor, test: Tensor, vocab: int, pad: int, end: int, tokenizer, test_lines
 ) -> None:
@@ -364,14 +405,6 @@ def run_main(
     goal_nll = float(nll_vae.mean()) < 103.97 and figures["kl"] >= 5
     goal_lm = float(nll_vae.mean()) <= float(nll_lm_sub.mean())
     text_model = TextModel(model, tokenizer)
-    short = [i for i, line in enumerate(test_lines) if 6 <= len(line.split()) <= 14]
-    pairs = [(test_lines[short[2 * i]], test_lines[short[2 * i + 1]]) for i in range(HOMOTOPY_PAIRS)]
-    homotopies = []
-    for a, b in pairs:
-        path = text_model.interpolate(a, b, 8, DecodeOptions("greedy"))
-        homotopies.append(
-            "\n".join([f"    from: {a}", *[f"    {i}. {s}" for i, s in enumerate(path)], f"    to:   {b}"])
-        )
     body = (
         f"Anchor: {ANCHOR}.\n\n"
         f"Here: {budget_text(args)}, on this shared CPU (batch {args.batch}, "
@@ -389,7 +422,7 @@ def run_main(
         + f"\n\nGoal NLL < 103.97 with KL >= 5: {'met' if goal_nll else 'not met'}; "
         f"NLL <= the language model of the same budget: {'met' if goal_lm else 'not met'}.\n\n"
         "Homotopies (greedy decoding of 8 evenly spaced points between the posterior means of two test sentences):\n\n"
-        + "\n\n".join(homotopies)
+        + homotopy_text(text_model, test_lines, DecodeOptions("greedy"), HOMOTOPY_PAIRS)
     )
     print(body)
     common.append_results("Text: sentence VAE vs language model on PTB test", body)
@@ -411,6 +444,7 @@ def main() -> None:
     parser.add_argument("--eval-sentences", type=int, default=300, help="test sentences for the IS NLL (0: all)")
     parser.add_argument("--figure-sentences", type=int, default=0, help="test sentences for ELBO/KL/AU/MI (0: all)")
     parser.add_argument("--k", type=int, default=500)
+    parser.add_argument("--homotopy-pairs", type=int, default=6, help="sentence pairs of the homotopies part")
     parser.add_argument("--max-pairs", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -441,6 +475,8 @@ def main() -> None:
             run_train_part(args, which, x, vocab, pad, end, tokenizer)
     if "main" in parts:
         run_main(args, x, test, vocab, pad, end, tokenizer, corpus.test)
+    if "homotopies" in parts:
+        run_homotopies(args, corpus.test)
 
 
 if __name__ == "__main__":
