@@ -4,6 +4,7 @@ top-k / top-p / temperature filters; the end token and the length limit."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -131,3 +132,22 @@ def test_bad_options_are_named():
         DecodeOptions("sample", top_p=1.5)
     with pytest.raises(ValueError, match="beam"):
         DecodeOptions("beam", beam=0)
+    with pytest.raises(ValueError, match="min_length"):
+        DecodeOptions(min_length=-1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_min_length_holds_the_end_token_back(kind):
+    end = 1
+    net = _network(kind)
+    with torch.no_grad():  # the end token is by far the most likely at every step
+        net.out.bias[end] += 30.0
+    context = torch.randn(6, 3)
+    options = [DecodeOptions("greedy"), DecodeOptions("beam", beam=3), DecodeOptions("sample")]
+    for option in options:
+        tokens = decode_tokens(net, context, 6, option, end, generator=torch.Generator().manual_seed(0))
+        assert (tokens[:, 0] == end).all()  # without min_length every sequence is empty
+        held = decode_tokens(
+            net, context, 6, replace(option, min_length=3), end, generator=torch.Generator().manual_seed(0)
+        )
+        assert not (held[:, :3] == end).any() and (held[:, 3] == end).all()

@@ -29,6 +29,9 @@ class DecodeOptions:
         top_k: sample among the k most likely tokens only (None: all).
         top_p: sample among the smallest set of tokens whose probability reaches p (nucleus; None: all).
         beam: beam width of beam search.
+        min_length: the end token is not allowed before this many tokens (e.g. 1 where an empty string is
+            never a valid output, as for molecules).
+        never_first: token ids never produced as the first token (e.g. molecule symbols that cannot begin one).
     """
 
     method: str = "greedy"
@@ -36,6 +39,8 @@ class DecodeOptions:
     top_k: int | None = None
     top_p: float | None = None
     beam: int = 4
+    min_length: int = 0
+    never_first: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in ("greedy", "sample", "beam"):
@@ -48,6 +53,8 @@ class DecodeOptions:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
         if self.beam < 1:
             raise ValueError(f"beam must be at least 1, got {self.beam}")
+        if self.min_length < 0:
+            raise ValueError(f"min_length must be >= 0, got {self.min_length}")
 
 
 def filter_logits(
@@ -85,6 +92,18 @@ def _ban(logits: Tensor, banned: Sequence[int]) -> Tensor:
     return logits.index_fill(-1, torch.tensor(list(banned), device=logits.device), float("-inf"))
 
 
+def _banned_at(
+    step: int, banned: Sequence[int], end_index: int | None, min_length: int, never_first: Sequence[int]
+) -> Sequence[int]:
+    """The tokens banned at ``step`` (0-based): ``banned``; the end token while fewer than ``min_length`` tokens
+    were made; ``never_first`` at the first step."""
+    if end_index is not None and step < min_length:
+        banned = (*banned, end_index)
+    if step == 0:
+        banned = (*banned, *never_first)
+    return banned
+
+
 def _fill(end_index: int | None, fill_value: int | None) -> int:
     if fill_value is not None:
         return int(fill_value)
@@ -104,6 +123,8 @@ def sample_tokens(
     greedy: bool = False,
     generator: torch.Generator | None = None,
     banned: Sequence[int] = (),
+    min_length: int = 0,
+    never_first: Sequence[int] = (),
 ) -> Tensor:
     """Ancestral sampling (or greedy decoding) of one sequence per context row.
 
@@ -117,6 +138,8 @@ def sample_tokens(
         greedy: take the most likely token at every step.
         generator: random generator for reproducible draws.
         banned: tokens never produced (e.g. the padding id).
+        min_length: no end token before this many tokens.
+        never_first: tokens never produced first.
 
     Returns:
         (N, max_length) token ids.
@@ -126,9 +149,9 @@ def sample_tokens(
     token = torch.full((n,), network.start_index, dtype=torch.long, device=context.device)
     done = torch.zeros(n, dtype=torch.bool, device=context.device)
     out = []
-    for _ in range(int(max_length)):
+    for step in range(int(max_length)):
         logits, state = network.step(context, token, state)  # (N, V)
-        logits = _ban(logits, banned)
+        logits = _ban(logits, _banned_at(step, banned, end_index, min_length, never_first))
         if greedy or temperature == 0:
             token = logits.argmax(-1)
         else:
@@ -150,9 +173,14 @@ def greedy_tokens(
     end_index: int | None = None,
     fill_value: int | None = None,
     banned: Sequence[int] = (),
+    min_length: int = 0,
+    never_first: Sequence[int] = (),
 ) -> Tensor:
     """Greedy decoding: the most likely next token at each step. (N, max_length) token ids."""
-    return sample_tokens(network, context, max_length, end_index, fill_value, greedy=True, banned=banned)
+    return sample_tokens(
+        network, context, max_length, end_index, fill_value, greedy=True, banned=banned, min_length=min_length,
+        never_first=never_first,
+    )  # fmt: skip
 
 
 @torch.no_grad()
@@ -164,12 +192,14 @@ def beam_search(
     end_index: int | None = None,
     fill_value: int | None = None,
     banned: Sequence[int] = (),
+    min_length: int = 0,
+    never_first: Sequence[int] = (),
 ) -> Tensor:
     """The most likely sequence found by beam search (sum of token log-probabilities), per context row.
 
     A hypothesis that has produced the end token is finished: it continues with the end token at
     no cost, so it competes with the open ones on its final score. With ``beam=1`` this is greedy
-    decoding.
+    decoding. No hypothesis ends before ``min_length`` tokens or starts with a ``never_first`` token.
 
     Returns:
         (N, max_length) token ids.
@@ -186,9 +216,11 @@ def beam_search(
         stay = torch.full((vocab,), float("-inf"), device=context.device)
         stay[end_index] = 0.0  # (V,): a finished hypothesis repeats the end token for free
     rows = torch.arange(n, device=context.device)[:, None] * beam  # (N, 1)
-    for _ in range(int(max_length)):
+    for step in range(int(max_length)):
         logits, state = network.step(contexts, token, state)
-        logp = _ban(logits.float().log_softmax(-1), banned)  # (N*K, V)
+        logp = _ban(
+            logits.float().log_softmax(-1), _banned_at(step, banned, end_index, min_length, never_first)
+        )  # (N*K, V)
         if end_index is not None:
             logp = torch.where(finished[:, None], stay, logp)
         candidates = (scores.reshape(-1, 1) + logp).view(n, beam * vocab)
@@ -219,7 +251,10 @@ def decode_tokens(
     """Decode one sequence per context row with ``options`` (greedy by default): (N, max_length)."""
     options = options or DecodeOptions()
     if options.method == "beam":
-        return beam_search(network, context, max_length, options.beam, end_index, fill_value, banned)
+        return beam_search(
+            network, context, max_length, options.beam, end_index, fill_value, banned, options.min_length,
+            options.never_first,
+        )  # fmt: skip
     return sample_tokens(
         network,
         context,
@@ -232,4 +267,6 @@ def decode_tokens(
         greedy=options.method == "greedy",
         generator=generator,
         banned=banned,
+        min_length=options.min_length,
+        never_first=options.never_first,
     )

@@ -45,6 +45,33 @@ def test_any_selfies_symbol_sequence_decodes_to_a_valid_molecule(moses_sample):
         assert is_valid(tokenizer.decode(ids))
 
 
+def test_any_selfies_sequence_whose_first_symbol_may_begin_a_molecule_is_valid(moses_sample):
+    tokenizer = train_tokenizer("selfies", moses_sample[:300])
+    banned = set(tokenizer.never_first())
+    assert {
+        tokenizer.bos_index,
+        tokenizer.unk_index,
+        tokenizer.index["[Branch1]"],
+        tokenizer.index["[Ring1]"],
+    } <= banned
+    assert tokenizer.index["[C]"] not in banned and tokenizer.index["[=C]"] not in banned
+    rng = random.Random(1)
+    allowed = [i for i in range(4, len(tokenizer)) if i not in banned]
+    symbols = list(range(1, len(tokenizer)))  # later symbols: anything but padding, <bos> and <unk> included
+    for _ in range(300):
+        ids = [rng.choice(allowed)] + [rng.choice(symbols) for _ in range(rng.randint(0, 40))]
+        assert is_valid(tokenizer.decode(ids)), [tokenizer.vocabulary[i] for i in ids]
+
+
+def test_smiles_never_begins_with_a_bond_branch_or_ring_closure(moses_sample):
+    tokenizer = train_tokenizer("smiles", moses_sample)
+    banned = {tokenizer.vocabulary[i] for i in tokenizer.never_first()}
+    assert {"(", ")", "1", "=", "#", "<bos>", "<unk>"} <= banned
+    assert not {"C", "c", "N", "Cl", "[nH]"} & banned
+    # Every MOSES molecule begins with a symbol that is allowed first.
+    assert not {tokenizer.split(smiles)[0] for smiles in moses_sample} & banned
+
+
 def test_unknown_symbols_are_a_named_error_and_save_load_keeps_the_vocabulary(moses_sample):
     for name in ("smiles", "selfies"):
         tokenizer = train_tokenizer(name, ["CCO", "c1ccccc1"])

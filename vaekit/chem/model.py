@@ -7,7 +7,7 @@ tokenizer) plus the names and standardization of the properties its head predict
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +102,15 @@ class MoleculeModel:
         return self.standardize(values[None]).expand(n, -1)
 
     # ------------------------------------------------------------ generation
+    def molecule_options(self, options: DecodeOptions | None) -> DecodeOptions:
+        """``options`` (greedy by default) that never decode to an empty string, which is no molecule: at least
+        one symbol before the end, and the first symbol one a molecule can begin with (an atom).
+
+        With SELFIES every decoding is then a valid molecule."""
+        options = options or DecodeOptions()
+        never_first = tuple(sorted({*options.never_first, *self.text.tokenizer.never_first()}))
+        return replace(options, min_length=max(1, options.min_length), never_first=never_first)
+
     def sample(
         self,
         n: int,
@@ -111,12 +120,12 @@ class MoleculeModel:
         target: dict[str, float] | None = None,
     ) -> list[str]:
         """``n`` SMILES decoded from prior draws (at ``target`` properties for a conditional model)."""
-        return self.text.sample(n, options, seed, spread, self.condition(target, n))
+        return self.text.sample(n, self.molecule_options(options), seed, spread, self.condition(target, n))
 
     def decode(self, z: Tensor, options: DecodeOptions | None = None, seed: int = 0) -> list[str]:
         """SMILES decoded from latents z (N, D)."""
         generator = torch.Generator().manual_seed(seed)
-        return self.text.decode_latents(z, options, generator, self.condition(None, len(z)))
+        return self.text.decode_latents(z, self.molecule_options(options), generator, self.condition(None, len(z)))
 
     def validity_per_point(
         self, z: Tensor, repeats: int = 10, options: DecodeOptions | None = None, seed: int = 0

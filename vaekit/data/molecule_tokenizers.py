@@ -24,6 +24,10 @@ SMILES_PATTERN = re.compile(
 )
 
 
+# The symbols of SMILES_PATTERN that are atoms: a SMILES string begins with one of them.
+SMILES_ATOM = re.compile(r"\[[^\]]+\]|Br|Cl|B|C|N|O|S|P|F|I|b|c|n|o|s|p|\*")
+
+
 def split_smiles(smiles: str) -> list[str]:
     """The atom-level symbols of a SMILES string (``"Clc1ccccc1"`` -> ``["Cl", "c", "1", ...]``)."""
     return SMILES_PATTERN.findall(smiles)
@@ -37,6 +41,18 @@ class _MoleculeTokenizer(Tokenizer):
 
     def split(self, text: str) -> list[str]:
         return self.splitter(text)
+
+    def can_start(self, symbol: str) -> bool:  # pragma: no cover - abstract
+        """Whether a molecule can begin with ``symbol``."""
+        raise NotImplementedError
+
+    def never_first(self) -> tuple[int, ...]:
+        """<bos>, <unk> and the symbols no molecule begins with (a bond, branch or ring closure before any atom).
+
+        <bos> is never a target, yet a sampler can draw it; decoding skips it, so the symbol after it would
+        begin the molecule."""
+        rest = range(len(SPECIALS), len(self.vocabulary))
+        return (self.bos_index, self.unk_index, *(i for i in rest if not self.can_start(self.vocabulary[i])))
 
     @classmethod
     def train(cls, texts: Iterable[str], min_count: int = 1) -> Tokenizer:
@@ -53,6 +69,9 @@ class SmilesTokenizer(_MoleculeTokenizer):
 
     def join(self, tokens: Sequence[str]) -> str:
         return "".join(t for t in tokens if t != UNK)
+
+    def can_start(self, symbol: str) -> bool:
+        return bool(SMILES_ATOM.fullmatch(symbol))
 
 
 def _selfies():
@@ -94,3 +113,7 @@ class SelfiesTokenizer(_MoleculeTokenizer):
     def join(self, tokens: Sequence[str]) -> str:
         # A model can emit <unk> (never seen in training, so rarely); it is left out like padding.
         return _selfies().decoder("".join(t for t in tokens if t != UNK))
+
+    def can_start(self, symbol: str) -> bool:
+        # Before the first atom, SELFIES skips branch, ring and [nop] symbols: alone they decode to nothing.
+        return _selfies().decoder(symbol) != ""

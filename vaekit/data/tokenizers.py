@@ -94,6 +94,11 @@ class Tokenizer:
     def __len__(self) -> int:
         return len(self.vocabulary)
 
+    def never_first(self) -> tuple[int, ...]:
+        """Ids that cannot begin a valid text, for :attr:`~vaekit.decoding.DecodeOptions.never_first` (none here;
+        a molecule tokenizer names its non-atom symbols)."""
+        return ()
+
     @property
     def name(self) -> str:
         """The registered name (``"char"``, ``"word"``, ``"bpe"``, ...)."""
