@@ -271,11 +271,16 @@ def train_vae(args: argparse.Namespace, x: Tensor, vocab: int, pad: int, end: in
     return model, {"seconds": time.perf_counter() - started, "steps": history.steps}
 
 
+def build_lm(args: argparse.Namespace, vocab: int, pad: int, end: int, length: int) -> nn.Module:
+    """The language model: the VAE's decoder network (GRU 256, embedding 300) with a constant context."""
+    network = RecurrentTokenDecoder(vocab, 256, embed_dim=300, hidden=256, cell="gru", dropout=args.dropout)
+    return LanguageModel(network, length, pad, end)
+
+
 def train_lm(args: argparse.Namespace, x: Tensor, vocab: int, pad: int, end: int, steps: int | None) -> tuple:
     """The language model, for ``steps`` optimizer steps (the VAE's), or the same epoch budget."""
     torch.manual_seed(0)
-    network = RecurrentTokenDecoder(vocab, 256, embed_dim=300, hidden=256, cell="gru", dropout=args.dropout)
-    lm = LanguageModel(network, x.shape[1], pad, end)
+    lm = build_lm(args, vocab, pad, end, x.shape[1])
     budget = budget_kwargs(args)
     if not args.budget_epochs:
         # The same budget in optimizer steps (the same batches, seed 0): wall time on a shared machine is not fair.
@@ -317,8 +322,7 @@ def trained_models(args: argparse.Namespace, x: Tensor, vocab: int, pad: int, en
     else:
         model, vae_info = train_vae(args, x, vocab, pad, end)
     if directory is not None and (directory / "lm.json").exists():
-        network = RecurrentTokenDecoder(vocab, 256, embed_dim=300, hidden=256, cell="gru", dropout=args.dropout)
-        lm = LanguageModel(network, x.shape[1], pad, end)
+        lm = build_lm(args, vocab, pad, end, x.shape[1])
         lm.load_state_dict(load_file(directory / "lm.safetensors"))
         lm_info = json.loads((directory / "lm.json").read_text())
     else:

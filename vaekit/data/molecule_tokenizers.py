@@ -16,16 +16,12 @@ from vaekit.data.errors import DataError
 from vaekit.data.tokenizers import SPECIALS, UNK, Tokenizer, _ranked
 from vaekit.registry import register
 
-# One token per atom (bracket atoms whole, two-letter halogens), bond, branch, ring closure (%nn whole) or
-# other SMILES symbol; the last alternative keeps any other character as its own token, so split never loses
-# a character and join is its exact inverse.
-SMILES_PATTERN = re.compile(
-    r"(\[[^\]]+\]|Br|Cl|B|C|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|/|:|~|@|\?|>|\*|\$|%\d{2}|\d|.)"
-)
-
-
-# The symbols of SMILES_PATTERN that are atoms: a SMILES string begins with one of them.
-SMILES_ATOM = re.compile(r"\[[^\]]+\]|Br|Cl|B|C|N|O|S|P|F|I|b|c|n|o|s|p|\*")
+# Atoms (bracket atoms whole, two-letter halogens first, the wildcard *): a SMILES string begins with one.
+_ATOMS = r"\[[^\]]+\]|Br|Cl|B|C|N|O|S|P|F|I|b|c|n|o|s|p|\*"
+SMILES_ATOM = re.compile(_ATOMS)
+# One token per atom, bond, branch, ring closure (%nn whole) or other SMILES symbol; the last alternative
+# keeps any other character as its own token, so split never loses a character and join is its exact inverse.
+SMILES_PATTERN = re.compile(rf"({_ATOMS}|\(|\)|\.|=|#|-|\+|\\|/|:|~|@|\?|>|\$|%\d{{2}}|\d|.)")
 
 
 def split_smiles(smiles: str) -> list[str]:
