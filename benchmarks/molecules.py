@@ -6,6 +6,18 @@ The CharRNN baseline is the same recurrent decoder over SMILES symbols with a KL
 z: its posterior collapses to the prior, so the decoder is trained as a plain autoregressive model (a CharRNN).
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/molecules.py --minutes 4 --train 30000 --samples 10000
+
+Every model is sampled as MOSES samples its models: a prior draw, then each symbol drawn at temperature 1. The
+SMILES models keep to the SMILES syntax while sampling (vaekit's default: branches and ring closures paired); their
+validity when sampling freely, as MOSES's models do, is reported beside, and so are the VAEs' greedy decodings of
+prior draws (validity and uniqueness only).
+
+A budget in optimizer steps (``--steps``; the same for every model) is fair on a shared machine, where wall time
+is not. The three models can train in parallel processes into one folder, then be scored from it:
+
+    A="--epochs 3 --minutes 80 --train 100000 --out runs/molbench"
+    for m in selfies smiles charrnn; do python benchmarks/molecules.py $A --only $m & done; wait
+    python benchmarks/molecules.py $A --trained --samples 30000
 """
 
 from __future__ import annotations
@@ -26,12 +38,16 @@ from vaekit.chem.corpus import load_moses_split  # noqa: E402
 from vaekit.chem.metrics import moses_metrics  # noqa: E402
 from vaekit.chem.model import MoleculeModel  # noqa: E402
 from vaekit.chem.optimize import bayesian_optimisation, best_in_data, gradient_ascent, top_latents  # noqa: E402
+from vaekit.chem.reports import validity  # noqa: E402
 from vaekit.config import config_from_dict  # noqa: E402
 from vaekit.decoding import DecodeOptions  # noqa: E402
 from vaekit.text import train_text_run  # noqa: E402
 
 
-def run_config(tokenizer: str, model: dict, train: int, minutes: float) -> dict:
+def run_config(
+    tokenizer: str, model: dict, train: int, minutes: float, steps: int | None = None, epochs: int | None = None
+) -> dict:
+    """A molecule run's config; ``epochs`` gives whole epochs with a cosine learning rate (else a constant one)."""
     return {
         "seed": 0,
         "data": {"name": "moses", "tokenizer": tokenizer, "limit": train, "validation": 0.02, "test": 0.05},
@@ -39,55 +55,104 @@ def run_config(tokenizer: str, model: dict, train: int, minutes: float) -> dict:
         "objective": {"beta": {"type": "linear", "steps": 2000}, "weight": 10.0}
         if "type" not in model
         else {"beta": 100.0},
-        "train": {"epochs": 100, "batch_size": 128, "lr": 0.001, "grad_clip": 5.0, "max_seconds": minutes * 60},
+        "train": {
+            "epochs": epochs or 100,
+            "lr_schedule": "cosine" if epochs else None,
+            "batch_size": 128,
+            "lr": 0.001,
+            "grad_clip": 5.0,
+            "max_seconds": minutes * 60,
+            "max_steps": steps,
+        },
         "evaluate": {"k": 5, "plots": True},
     }
+
+
+MODELS = {
+    "SELFIES VAE": ("selfies", {"latent_dim": 56, "hidden": 256, "embed_dim": 64}),
+    "SMILES VAE": ("smiles", {"latent_dim": 56, "hidden": 256, "embed_dim": 64}),
+    "CharRNN (SMILES)": ("smiles", {"type": "sequence_vae", "latent_dim": 2, "hidden": 256, "embed_dim": 64}),
+}
+
+
+def folder_of(out: Path, name: str) -> Path:
+    """The run folder of one model: selfies, smiles or charrnn."""
+    return out / name.split()[0].lower()
+
+
+def training_budget(folder: Path) -> tuple[int, float]:
+    """The optimizer steps and training seconds of a run, from its epoch log."""
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if "step" in row]
+    return rows[-1]["step"], sum(row["seconds"] for row in rows)
+
+
+def train_model(name: str, args: argparse.Namespace) -> dict:
+    """Train one model into its run folder; returns the run's test metrics."""
+    tokenizer, model = MODELS[name]
+    config = config_from_dict(run_config(tokenizer, model, args.train, args.minutes, args.steps, args.epochs))
+    return train_text_run(config, folder_of(Path(args.out), name), log=lambda line: print(line, file=sys.stderr))
+
+
+def budget_words(args: argparse.Namespace) -> str:
+    steps = f"{args.steps} optimizer steps, capped at " if args.steps else ""
+    if args.epochs:
+        steps = f"{args.epochs} epochs (Adam lr 1e-3, cosine to 0), capped at "
+    where = "; trained in parallel processes (--only), scored here" if args.trained else ""
+    return f"{steps}{args.minutes:g} min of training{where}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=4.0, help="training budget of each model (wall clock)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps of each model (capped by --minutes)")
+    parser.add_argument("--epochs", type=int, default=None, help="whole epochs of each model, cosine lr")
     parser.add_argument("--train", type=int, default=30000, help="MOSES training molecules used")
     parser.add_argument("--samples", type=int, default=10000, help="samples scored with the MOSES metrics")
     parser.add_argument("--out", default="runs/bench-molecules")
     parser.add_argument("--threads", type=int, default=1)
+    names = [folder_of(Path(), n).name for n in MODELS]
+    parser.add_argument("--only", choices=names, help="train one model, then stop")
+    parser.add_argument("--trained", action="store_true", help="score the models --only trained into --out")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    vae = {"latent_dim": 56, "hidden": 256, "embed_dim": 64}
-    models = {
-        "SELFIES VAE": ("selfies", vae),
-        "SMILES VAE": ("smiles", vae),
-        "CharRNN (SMILES)": (
-            "smiles",
-            {"type": "sequence_vae", "latent_dim": 2, "hidden": 256, "embed_dim": 64},
-        ),
-    }
+    if args.only:
+        train_model(next(n for n in MODELS if folder_of(out, n).name == args.only), args)
+        return
     train_smiles = set(load_moses_split("train"))
     rows, details = [], {}
     trained = {}
-    for name, (tokenizer, model) in models.items():
-        folder = out / name.split()[0].lower().strip("(")
-        config = config_from_dict(run_config(tokenizer, model, args.train, args.minutes))
+    for name in MODELS:
+        folder = folder_of(out, name)
         started = time.time()
-        run_metrics = train_text_run(config, folder, log=lambda line: print(line, file=sys.stderr))
+        run_metrics = json.loads((folder / "metrics.json").read_text()) if args.trained else train_model(name, args)
+        steps, train_s = training_budget(folder)
         trained[name] = MoleculeModel.load(folder)
         t0 = time.time()
-        # A VAE decodes each prior draw greedily; the CharRNN has no z, so greedy decoding would give one string:
-        # it samples each symbol (temperature 1), as MOSES samples its CharRNN.
-        options = DecodeOptions("sample", temperature=1.0) if name.startswith("CharRNN") else DecodeOptions("greedy")
-        samples = trained[name].sample(args.samples, options, seed=1)
+        sampled = DecodeOptions("sample", temperature=1.0)
+        samples = trained[name].sample(args.samples, sampled, seed=1)
         sample_s = time.time() - t0
         t0 = time.time()
         metrics = moses_metrics(samples, train_smiles, processes=2)
         metric_s = time.time() - t0
-        details[name] = {"metrics": metrics, "property_head": run_metrics.get("property_head"), "sample_s": sample_s}
+        # The CharRNN's z is ignored, so its greedy decodings would all be one string.
+        greedy = None if name.startswith("CharRNN") else validity(trained[name].sample(10000, seed=1))
+        # SMILES models keep to the SMILES syntax by default; MOSES's models sample freely.
+        free = None
+        if MODELS[name][0] == "smiles":
+            free = validity(trained[name].sample(args.samples, sampled, seed=1, syntax=False))
+        details[name] = {"metrics": metrics, "property_head": run_metrics.get("property_head"), "greedy": greedy,
+                         "free": free, "sample_s": sample_s, "steps": steps, "train_s": train_s}  # fmt: skip
         head = run_metrics.get("property_head", {}).get("qed", {}).get("correlation")
         keys = ["valid", "unique@1000", "unique@10000", "novelty", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test"]
         keys += ["Scaf/Test", "IntDiv"]
         cells = [f"{metrics.get(k, float('nan')):.3f}" for k in keys]
+        greedy_cell = "-" if greedy is None else f"{greedy['validity']:.3f} / {greedy['unique']:.3f}"
+        free_cell = "-" if free is None else f"{free['validity']:.3f}"
         head_cell = "-" if head is None else f"{head:.2f}"
-        rows.append([name, *cells, head_cell, f"{metric_s:.0f}", f"{time.time() - started:.0f}"])
+        rows.append([name, *cells, free_cell, greedy_cell, head_cell, steps, f"{train_s / 60:.0f}", f"{metric_s:.0f}",
+                     f"{time.time() - started:.0f}"])  # fmt: skip
         print(json.dumps(details[name], indent=1), file=sys.stderr)
     # Latent optimisation of QED with the SELFIES model.
     model = trained["SELFIES VAE"]
@@ -104,17 +169,19 @@ def main() -> None:
         [f"best of {len(pool)} MOSES training molecules", *[f"{f.score:.3f} {f.smiles}" for f in data_best], len(pool)],
     ]
     header = ["model", "valid", "unique@1k", "unique@10k", "novelty", "FCD/Test", "FCD/TestSF", "SNN/Test",
-              "Frag/Test", "Scaf/Test", "IntDiv", "head QED r", "metrics s", "total s"]  # fmt: skip
+              "Frag/Test", "Scaf/Test", "IntDiv", "valid without the syntax", "greedy: valid / unique@10k",
+              "head QED r", "train steps", "train min", "metrics s", "total s"]  # fmt: skip
     table = markdown_table(header, rows)
     opt_table = markdown_table(["QED search (SELFIES VAE)", "1st", "2nd", "3rd", "molecules scored"], opt_rows)
     print(table)
     print(opt_table)
     text = (
         f"Command: `{' '.join(['python', *sys.argv])}`\n\n"
-        f"Budget: {args.minutes:g} min of training per model on {args.threads} CPU thread(s) at nice 10, "
-        f"{args.train} MOSES training molecules; metrics on {args.samples} samples per model (VAEs: greedy decodings "
-        "of prior draws; CharRNN: symbols sampled at temperature 1) "
-        f"against MOSES's Test / TestSF statistics and the full training set (novelty). {machine_note()}\n\n"
+        f"Budget per model: {budget_words(args)}, {args.threads} CPU thread(s) at nice 10, the first {args.train} "
+        f"MOSES training molecules (batch 128). Metrics on {args.samples} samples per model (a prior draw, then "
+        "each symbol sampled at temperature 1, as MOSES samples; SMILES models keeping to the SMILES syntax, their "
+        "validity when sampling freely beside) against MOSES's Test / TestSF statistics and the "
+        f"full training set (novelty); the VAEs' greedy decodings of 10000 prior draws beside. {machine_note()}\n\n"
         f"{table}\n\n{opt_table}\n\nOptimisation took {opt_s:.0f} s.\n"
     )
     add_entry("Molecules: MOSES metrics and QED optimisation", text)

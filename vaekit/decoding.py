@@ -12,11 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from vaekit.nn.sequence import AutoregressiveNetwork
+
+
+class TokenGrammar(Protocol):
+    """A syntax the decoder keeps to (e.g. :class:`vaekit.data.smiles_grammar.SmilesGrammar`): a state per
+    sequence, held as one tensor so that beam search reorders it with the hypotheses."""
+
+    def start(self, n: int, device: torch.device | str = "cpu", max_length: int | None = None) -> Tensor:
+        """The state of ``n`` empty sequences (first dimension n) that end within ``max_length`` tokens."""
+        ...
+
+    def allowed(self, state: Tensor) -> Tensor:
+        """(N, V) bool: the tokens each sequence may produce next (the end token included)."""
+        ...
+
+    def advance(self, state: Tensor, token: Tensor) -> Tensor:
+        """The states after producing ``token`` (N,)."""
+        ...
 
 
 @dataclass
@@ -32,6 +50,7 @@ class DecodeOptions:
         min_length: the end token is not allowed before this many tokens (e.g. 1 where an empty string is
             never a valid output, as for molecules).
         never_first: token ids never produced as the first token (e.g. molecule symbols that cannot begin one).
+        grammar: a syntax every sequence keeps to (None: any token anywhere).
     """
 
     method: str = "greedy"
@@ -41,6 +60,7 @@ class DecodeOptions:
     beam: int = 4
     min_length: int = 0
     never_first: tuple[int, ...] = ()
+    grammar: TokenGrammar | None = None
 
     def __post_init__(self) -> None:
         if self.method not in ("greedy", "sample", "beam"):
@@ -104,6 +124,13 @@ def _banned_at(
     return banned
 
 
+def _keep_to(logits: Tensor, grammar: TokenGrammar | None, state: Tensor | None) -> Tensor:
+    """``logits`` with the tokens the grammar forbids (in each row's state) set to -inf."""
+    if grammar is None:
+        return logits
+    return logits.masked_fill(~grammar.allowed(state), float("-inf"))
+
+
 def _fill(end_index: int | None, fill_value: int | None) -> int:
     if fill_value is not None:
         return int(fill_value)
@@ -125,6 +152,7 @@ def sample_tokens(
     banned: Sequence[int] = (),
     min_length: int = 0,
     never_first: Sequence[int] = (),
+    grammar: TokenGrammar | None = None,
 ) -> Tensor:
     """Ancestral sampling (or greedy decoding) of one sequence per context row.
 
@@ -140,23 +168,28 @@ def sample_tokens(
         banned: tokens never produced (e.g. the padding id).
         min_length: no end token before this many tokens.
         never_first: tokens never produced first.
+        grammar: a syntax every sequence keeps to.
 
     Returns:
         (N, max_length) token ids.
     """
     n = context.shape[0]
     state = network.start_state(context)
+    syntax = grammar.start(n, context.device, int(max_length)) if grammar is not None else None
     token = torch.full((n,), network.start_index, dtype=torch.long, device=context.device)
     done = torch.zeros(n, dtype=torch.bool, device=context.device)
     out = []
     for step in range(int(max_length)):
         logits, state = network.step(context, token, state)  # (N, V)
         logits = _ban(logits, _banned_at(step, banned, end_index, min_length, never_first))
+        logits = _keep_to(logits, grammar, syntax)
         if greedy or temperature == 0:
             token = logits.argmax(-1)
         else:
             probs = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
             token = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        if grammar is not None:
+            syntax = grammar.advance(syntax, token)
         out.append(token)
         if end_index is not None:
             done |= token == end_index
@@ -175,11 +208,12 @@ def greedy_tokens(
     banned: Sequence[int] = (),
     min_length: int = 0,
     never_first: Sequence[int] = (),
+    grammar: TokenGrammar | None = None,
 ) -> Tensor:
     """Greedy decoding: the most likely next token at each step. (N, max_length) token ids."""
     return sample_tokens(
         network, context, max_length, end_index, fill_value, greedy=True, banned=banned, min_length=min_length,
-        never_first=never_first,
+        never_first=never_first, grammar=grammar,
     )  # fmt: skip
 
 
@@ -194,12 +228,14 @@ def beam_search(
     banned: Sequence[int] = (),
     min_length: int = 0,
     never_first: Sequence[int] = (),
+    grammar: TokenGrammar | None = None,
 ) -> Tensor:
     """The most likely sequence found by beam search (sum of token log-probabilities), per context row.
 
     A hypothesis that has produced the end token is finished: it continues with the end token at
     no cost, so it competes with the open ones on its final score. With ``beam=1`` this is greedy
-    decoding. No hypothesis ends before ``min_length`` tokens or starts with a ``never_first`` token.
+    decoding. No hypothesis ends before ``min_length`` tokens or starts with a ``never_first`` token, and every
+    one keeps to ``grammar``.
 
     Returns:
         (N, max_length) token ids.
@@ -207,6 +243,7 @@ def beam_search(
     n, vocab = context.shape[0], network.vocab_size
     contexts = context.repeat_interleave(beam, 0)  # (N*K, C)
     state = network.start_state(contexts)
+    syntax = grammar.start(n * beam, context.device, int(max_length)) if grammar is not None else None
     token = torch.full((n * beam,), network.start_index, dtype=torch.long, device=context.device)
     scores = torch.full((n, beam), float("-inf"), device=context.device)
     scores[:, 0] = 0.0  # all beams start identical: keep one so the first step does not pick duplicates
@@ -221,6 +258,7 @@ def beam_search(
         logp = _ban(
             logits.float().log_softmax(-1), _banned_at(step, banned, end_index, min_length, never_first)
         )  # (N*K, V)
+        logp = _keep_to(logp, grammar, syntax)
         if end_index is not None:
             logp = torch.where(finished[:, None], stay, logp)
         candidates = (scores.reshape(-1, 1) + logp).view(n, beam * vocab)
@@ -228,6 +266,8 @@ def beam_search(
         origin = (rows + index // vocab).reshape(-1)  # (N*K,) rows the survivors extend
         token = (index % vocab).reshape(-1)
         state = network.reorder_state(state, origin)
+        if grammar is not None:
+            syntax = grammar.advance(syntax.index_select(0, origin), token)
         tokens = torch.cat([tokens.index_select(0, origin), token[:, None]], 1)
         finished = finished.index_select(0, origin)
         if end_index is not None:
@@ -253,7 +293,7 @@ def decode_tokens(
     if options.method == "beam":
         return beam_search(
             network, context, max_length, options.beam, end_index, fill_value, banned, options.min_length,
-            options.never_first,
+            options.never_first, options.grammar,
         )  # fmt: skip
     return sample_tokens(
         network,
@@ -269,4 +309,5 @@ def decode_tokens(
         banned=banned,
         min_length=options.min_length,
         never_first=options.never_first,
+        grammar=options.grammar,
     )

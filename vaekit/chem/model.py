@@ -102,14 +102,16 @@ class MoleculeModel:
         return self.standardize(values[None]).expand(n, -1)
 
     # ------------------------------------------------------------ generation
-    def molecule_options(self, options: DecodeOptions | None) -> DecodeOptions:
+    def molecule_options(self, options: DecodeOptions | None, syntax: bool = True) -> DecodeOptions:
         """``options`` (greedy by default) that never decode to an empty string, which is no molecule: at least
-        one symbol before the end, and the first symbol one a molecule can begin with (an atom).
+        one symbol before the end, and the first symbol one a molecule can begin with (an atom). With ``syntax``
+        a SMILES model also keeps to the SMILES syntax (branches and ring closures paired).
 
         With SELFIES every decoding is then a valid molecule."""
         options = options or DecodeOptions()
         never_first = tuple(sorted({*options.never_first, *self.text.tokenizer.never_first()}))
-        return replace(options, min_length=max(1, options.min_length), never_first=never_first)
+        grammar = options.grammar or (self.text.tokenizer.grammar() if syntax else None)
+        return replace(options, min_length=max(1, options.min_length), never_first=never_first, grammar=grammar)
 
     def sample(
         self,
@@ -118,14 +120,18 @@ class MoleculeModel:
         seed: int = 0,
         spread: float = 1.0,
         target: dict[str, float] | None = None,
+        syntax: bool = True,
     ) -> list[str]:
-        """``n`` SMILES decoded from prior draws (at ``target`` properties for a conditional model)."""
-        return self.text.sample(n, self.molecule_options(options), seed, spread, self.condition(target, n))
+        """``n`` SMILES decoded from prior draws (at ``target`` properties for a conditional model); ``syntax``:
+        see :meth:`molecule_options`."""
+        options = self.molecule_options(options, syntax)
+        return self.text.sample(n, options, seed, spread, self.condition(target, n))
 
-    def decode(self, z: Tensor, options: DecodeOptions | None = None, seed: int = 0) -> list[str]:
-        """SMILES decoded from latents z (N, D)."""
+    def decode(self, z: Tensor, options: DecodeOptions | None = None, seed: int = 0, syntax: bool = True) -> list[str]:
+        """SMILES decoded from latents z (N, D); ``syntax``: see :meth:`molecule_options`."""
         generator = torch.Generator().manual_seed(seed)
-        return self.text.decode_latents(z, self.molecule_options(options), generator, self.condition(None, len(z)))
+        options = self.molecule_options(options, syntax)
+        return self.text.decode_latents(z, options, generator, self.condition(None, len(z)))
 
     def validity_per_point(
         self, z: Tensor, repeats: int = 10, options: DecodeOptions | None = None, seed: int = 0

@@ -98,6 +98,10 @@ def evaluate(
         bool, typer.Option("--moses", help="Instead (molecule runs): the MOSES metrics of --samples samples.")
     ] = False,
     samples: Annotated[int, typer.Option(help="--moses: molecules to sample.", min=1)] = 30000,
+    decoding: Annotated[
+        str,
+        typer.Option(help="--moses: sample each symbol at temperature 1 (MOSES's protocol) or decode greedily."),
+    ] = "sample",
 ) -> None:
     """Evaluate on the run's test data: ELBO, importance-sampled NLL, bits/dim, active units."""
     from vaekit.cli.music import evaluate_music, is_music_model
@@ -107,7 +111,7 @@ def evaluate(
     if moses:
         from vaekit.cli.molecules import evaluate_moses
 
-        return evaluate_moses(run, samples, seed, 2, as_json, device)
+        return evaluate_moses(run, samples, seed, 2, as_json, device, decoding)
     if is_music_model(run):
         metrics = evaluate_music(run, data, split, k, seed, device)
     elif is_text_model(run):

@@ -11,10 +11,14 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from vaekit.data.errors import DataError
 from vaekit.data.tokenizers import SPECIALS, UNK, Tokenizer, _ranked
 from vaekit.registry import register
+
+if TYPE_CHECKING:
+    from vaekit.data.smiles_grammar import SmilesGrammar
 
 # Atoms (bracket atoms whole, two-letter halogens first, the wildcard *): a SMILES string begins with one.
 _ATOMS = r"\[[^\]]+\]|Br|Cl|B|C|N|O|S|P|F|I|b|c|n|o|s|p|\*"
@@ -68,6 +72,12 @@ class SmilesTokenizer(_MoleculeTokenizer):
 
     def can_start(self, symbol: str) -> bool:
         return bool(SMILES_ATOM.fullmatch(symbol))
+
+    def grammar(self) -> SmilesGrammar:
+        """SMILES syntax over this vocabulary: decoded strings pair their branches and ring closures."""
+        from vaekit.data.smiles_grammar import SmilesGrammar
+
+        return SmilesGrammar(self.vocabulary, self.eos_index)
 
 
 def _selfies():

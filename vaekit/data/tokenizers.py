@@ -19,13 +19,16 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from vaekit.data.errors import DataError
 from vaekit.registry import ConfigError, build, register, registered
+
+if TYPE_CHECKING:
+    from vaekit.decoding import TokenGrammar
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -98,6 +101,11 @@ class Tokenizer:
         """Ids that cannot begin a valid text, for :attr:`~vaekit.decoding.DecodeOptions.never_first` (none here;
         a molecule tokenizer names its non-atom symbols)."""
         return ()
+
+    def grammar(self) -> TokenGrammar | None:
+        """The syntax a decoder of this tokenizer's texts can keep to (:attr:`DecodeOptions.grammar
+        <vaekit.decoding.DecodeOptions>`); None: none (SMILES has one)."""
+        return None
 
     @property
     def name(self) -> str:
