@@ -135,3 +135,8 @@ def test_a_conditional_molecule_run_samples_at_a_target(tmp_path):
     kept = [Chem.MolFromSmiles(s, sanitize=False) is not None for s in model.sample(200, options, seed=4)]
     free = [Chem.MolFromSmiles(s, sanitize=False) is not None for s in model.sample(200, options, 4, syntax=False)]
     assert all(kept) and sum(free) < 0.6 * len(free), (sum(kept), sum(free))
+    for flag, parse_all in (("--syntax", True), ("--free", False)):
+        result = invoke("sample", out, "--n", 100, "--top-p", 1, flag, "--out", tmp_path / "s.smi")
+        assert result.exit_code == 0, result.output
+        lines = (tmp_path / "s.smi").read_text().splitlines()
+        assert all(Chem.MolFromSmiles(s, sanitize=False) is not None for s in lines) == parse_all

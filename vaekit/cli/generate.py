@@ -43,6 +43,9 @@ def sample(
     ] = None,
     beam: Annotated[int | None, typer.Option(help="Text: beam search with this width.", min=1)] = None,
     target: Annotated[str | None, typer.Option(help="Conditional molecule model: target, e.g. qed=0.9.")] = None,
+    syntax: Annotated[
+        bool, typer.Option("--syntax/--free", help="SMILES molecule model: keep to the SMILES syntax, or not.")
+    ] = True,
 ) -> None:
     """Draw samples from the prior and decode them (a text model prints sentences; a molecule model writes SMILES
     to --out mols.smi; a music model writes MIDI, WAV and a piano roll into the --out folder; --temperature is then
@@ -55,7 +58,7 @@ def sample(
     if is_molecule_model(run):
         from vaekit.cli.molecules import sample_molecules
 
-        return sample_molecules(run, n, temperature, top_k, top_p, seed, out, target, device)
+        return sample_molecules(run, n, temperature, top_k, top_p, seed, out, target, device, syntax)
     if is_music_model(run):
         return sample_music(run, n, temperature, top_k, top_p, beam, seed, out, device)
     if is_text_model(run):

@@ -32,9 +32,10 @@ def _training_smiles(run: Path) -> list[str]:
 
 def sample_molecules(
     run: Path, n: int, temperature: float, top_k: int | None, top_p: float | None, seed: int, out: Path,
-    target: str | None, device: str,
+    target: str | None, device: str, syntax: bool = True,
 ) -> None:  # fmt: skip
-    """Write ``n`` sampled SMILES to ``out`` (.smi; a .png also gets a molecule grid of the first 20)."""
+    """Write ``n`` sampled SMILES to ``out`` (.smi; a .png also gets a molecule grid of the first 20); ``syntax``:
+    a SMILES model keeps to the SMILES syntax."""
     from vaekit.chem.model import parse_target
     from vaekit.chem.pictures import draw_molecule_grid
     from vaekit.chem.reports import validity
@@ -42,7 +43,8 @@ def sample_molecules(
 
     model = _open(run, device)
     try:
-        smiles = model.sample(n, decode_options(temperature, top_k, top_p), seed=seed, target=parse_target(target))
+        options = decode_options(temperature, top_k, top_p)
+        smiles = model.sample(n, options, seed=seed, target=parse_target(target), syntax=syntax)
     except ValueError as error:
         raise fail(str(error)) from None
     written = []
