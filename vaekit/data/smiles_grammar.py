@@ -83,6 +83,7 @@ class SmilesGrammar:
         self.kinds = torch.tensor(kinds, dtype=torch.long)  # (V,)
         self.labels = torch.tensor(labels, dtype=torch.long)  # (V,): ring label number, -1 for other symbols
         self.ring_labels = len(names)
+        self.label_bits = 1 << torch.arange(self.ring_labels)  # (R,): each label's bit in the masks
         self.ring_tokens = (self.labels >= 0).nonzero()[:, 0]  # (R,) token ids, in label order
         self.follows = _follows()[:, self.kinds]  # (kinds, V)
         self.openers = STACK + MAX_DEPTH  # first column of the labels' opening atoms
@@ -97,9 +98,6 @@ class SmilesGrammar:
         state[:, LEFT] = _UNLIMITED if max_length is None else int(max_length)
         return state
 
-    def _open_labels(self, state: Tensor) -> Tensor:
-        return state[:, self.openers :] >= 0  # (N, R)
-
     def allowed(self, state: Tensor) -> Tensor:
         """(N, V) bool: the symbols each sequence may write next."""
         kinds = self.kinds.to(state.device)
@@ -112,8 +110,9 @@ class SmilesGrammar:
         allowed &= ~((kinds == END) & ~(shut & (state[:, RINGS] == 0)[:, None]) & (prev != END)[:, None])
         # Rings the current atom may not close: opened at it or at an atom bonded to it; after a bond symbol,
         # rings whose opening carried one.
-        openers, is_open = state[:, self.openers :], self._open_labels(state)
-        bits = 1 << torch.arange(self.ring_labels, device=state.device)  # (R,)
+        openers = state[:, self.openers :]  # (N, R)
+        is_open = openers >= 0
+        bits = self.label_bits.to(state.device)
         barred = (state[:, TAKEN] | torch.where(prev == BOND, state[:, BONDED], 0))[:, None] & bits
         barred = is_open & ((barred != 0) | (openers == state[:, CURRENT, None]) | (openers == state[:, PARENT, None]))
         ring_tokens = self.ring_tokens.to(state.device)
@@ -146,8 +145,6 @@ class SmilesGrammar:
         new[:, CURRENT] = torch.where(atom, state[:, NEXT], torch.where(dot, -1, new[:, CURRENT]))
         new[:, NEXT] += atom.long()
         new[:, TAKEN] = torch.where(atom | dot, 0, new[:, TAKEN])
-        # A ring digit opens its label at the current atom, or closes it when open: then the labels opened by
-        # the same atom are taken for the current one (a second ring bond between the two atoms).
         if self.ring_labels:
             self._ring_digit(state, new, label, prev == BOND)
         return new
@@ -162,8 +159,9 @@ class SmilesGrammar:
         opener = state[rows, column]
         closes, opens = ring & (opener >= 0), ring & (opener < 0)
         bit = torch.where(ring, 1 << label.clamp(min=0), 0)
-        bits = 1 << torch.arange(self.ring_labels, device=state.device)
-        same = ((state[:, self.openers :] == opener[:, None]) & closes[:, None]).long() * bits
+        same = ((state[:, self.openers :] == opener[:, None]) & closes[:, None]).long() * self.label_bits.to(
+            state.device
+        )
         new[:, TAKEN] |= same.sum(1)
         new[rows, column] = torch.where(closes, -1, torch.where(opens, new[:, CURRENT], opener))
         new[:, RINGS] += opens.long() - closes.long()
