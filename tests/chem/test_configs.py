@@ -9,7 +9,9 @@ from vaekit.config import load_config
 from vaekit.text.domains import domain_for
 
 
-@pytest.mark.parametrize(("name", "tokenizer"), [("moses_selfies", "selfies"), ("moses_smiles", "smiles")])
+@pytest.mark.parametrize(
+    ("name", "tokenizer"), [("moses_selfies", "selfies"), ("moses_smiles", "smiles"), ("moses_kekule", "kekule_smiles")]
+)
 def test_moses_configs_are_molecule_runs_with_a_property_head(name, tokenizer):
     config = load_config(CONFIGS / f"{name}.yaml")
     domain = domain_for(config)

@@ -13,7 +13,7 @@ from rdkit import Chem, RDLogger  # noqa: E402
 
 from vaekit.chem.corpus import load_moses_split  # noqa: E402
 from vaekit.data.molecule_tokenizers import SMILES_ATOM  # noqa: E402
-from vaekit.data.smiles_grammar import DEPTH, RINGS, SmilesGrammar  # noqa: E402
+from vaekit.data.smiles_grammar import DEPTH, RINGS, SmilesGrammar, atom_valence  # noqa: E402
 from vaekit.data.tokenizers import train_tokenizer  # noqa: E402
 from vaekit.decoding import DecodeOptions, decode_tokens  # noqa: E402
 from vaekit.nn import RecurrentTokenDecoder  # noqa: E402
@@ -73,6 +73,7 @@ def test_what_no_smiles_writes_is_refused(tokenizer):
     assert not {"<eos>", ")", "(", "="} & _allowed_after(tokenizer, ["C", "="])  # a bond needs an atom after it
     assert "1" in _allowed_after(tokenizer, ["C", "1", "C", "C", "="])  # a ring bond: C1CC=1
     assert "1" not in _allowed_after(tokenizer, ["C", "(", "C", ")"])  # a ring digit belongs to an atom
+    assert "1" not in _allowed_after(tokenizer, ["C", "1", "C", "C", "(", "C", ")", "="])  # C1CC(C)=1 neither
     assert "1" not in _allowed_after(tokenizer, ["C", "1", "C"])  # C1C1 bonds the two atoms twice
     assert "1" not in _allowed_after(tokenizer, ["C", "1", "(", "C"]) and "1" in _allowed_after(
         tokenizer, ["C", "1", "(", "C", "C"]
@@ -82,9 +83,69 @@ def test_what_no_smiles_writes_is_refused(tokenizer):
     assert "2" in _allowed_after(tokenizer, ["C", "1", "2", "C", "C", "1", "C"])  # C12CC1C2: a bicycle
     assert "1" not in _allowed_after(tokenizer, ["C", "=", "1", "C", "C", "="])  # no second bond symbol on a ring
     assert "1" in _allowed_after(tokenizer, ["C", "=", "1", "C", "C"])
-    assert _allowed_after(tokenizer, ["C", "(", "="]) == {s for s in tokenizer.vocabulary if SMILES_ATOM.fullmatch(s)}
+    double_bonded = {s for s in tokenizer.vocabulary if SMILES_ATOM.fullmatch(s) and atom_valence(s) >= 2}
+    assert _allowed_after(tokenizer, ["C", "(", "="]) == double_bonded
     assert _allowed_after(tokenizer, ["C", "1", "C", "C", "1", "<eos>"]) == {"<eos>"}  # finished
     assert "<eos>" in _allowed_after(tokenizer, ["C", "%10", "C", "C", "%10"])
+
+
+@pytest.mark.parametrize(
+    ("symbol", "valence"),
+    [("C", 4), ("c", 4), ("N", 3), ("O", 2), ("F", 1), ("Cl", 1), ("S", 6), ("[nH]", 2), ("[C@@H]", 3)]
+    + [("[N+]", 4), ("[NH3+]", 1), ("[O-]", 1), ("[C-]", 3), ("[B-]", 4), ("[S+]", 5), ("[Xe]", 8), ("*", 8)],
+)
+def test_an_atom_symbol_has_its_elements_valence_less_its_hydrogens(symbol, valence):
+    assert atom_valence(symbol) == valence
+
+
+def test_bonds_fit_the_free_valence_of_both_atoms(tokenizer):
+    assert "O" not in _allowed_after(tokenizer, ["N", "#"]) and "N" in _allowed_after(tokenizer, ["N", "#"])
+    full = _allowed_after(tokenizer, ["O", "=", "O"])  # O=O: no bond left
+    assert not {"(", "=", "C", "1"} & full and "<eos>" in full
+    carbon = ["C", "C", "(", "F", ")", "(", "F", ")", "(", "F", ")"]
+    assert not {"(", "C", "=", "1"} & _allowed_after(tokenizer, carbon)  # CC(F)(F)(F) has no valence left
+    assert "C" in _allowed_after(tokenizer, carbon[1:])  # C(F)(F)(F) has one
+    two_left = _allowed_after(tokenizer, ["C", "(", "F", ")", "(", "F", ")"])
+    assert "=" in two_left and "#" not in two_left
+    one_left = _allowed_after(tokenizer, ["C", "C", "(", "F", ")", "(", "F", ")"])
+    assert "=" not in one_left and "C" in one_left
+    # C#C has one bond left: a ring opened there could never close, as no atom would keep a valence.
+    assert "1" not in _allowed_after(tokenizer, ["C", "#", "C"]) and "1" in _allowed_after(tokenizer, ["C", "=", "C"])
+
+
+def test_an_open_ring_keeps_a_valence_to_close_with(tokenizer):
+    # C1CC(F)(F): the last C has one bond left. An F there would leave no atom that can close ring 1.
+    prefix = ["C", "1", "C", "C", "(", "F", ")", "(", "F", ")"]
+    allowed = _allowed_after(tokenizer, prefix)
+    assert "F" not in allowed and {"C", "N", "O"} <= allowed
+    # C1C(F)(F)(C: leaving the branch would return to a branch point with no bond left; ring 1 closes inside.
+    inside = _allowed_after(tokenizer, ["C", "1", "C", "(", "F", ")", "(", "F", ")", "(", "C"])
+    assert ")" not in inside and "1" in inside
+
+
+def test_every_kekule_moses_molecule_keeps_to_the_grammar(moses):
+    kekule = train_tokenizer("kekule_smiles", moses)
+    assert not {s for s in kekule.vocabulary if s in ("c", "n", "o", "s") or s.startswith("[n")}
+    grammar = kekule.grammar()
+    ids = [kekule.encode(smiles) for smiles in moses]
+    length = max(map(len, ids))
+    tokens = torch.tensor([row + [kekule.eos_index] * (length - len(row)) for row in ids])
+    state = grammar.start(len(moses))
+    for t in range(length):
+        assert bool(grammar.allowed(state).gather(1, tokens[:, t : t + 1]).all()), f"a symbol refused at step {t}"
+        state = grammar.advance(state, tokens[:, t])
+
+
+@pytest.mark.parametrize("method", ["sample", "beam"])
+def test_kekule_decodings_under_the_grammar_are_valid_molecules(moses, method):
+    """Without aromatic atoms, syntax and valences are all RDKit checks: every decoded string is a molecule."""
+    kekule = train_tokenizer("kekule_smiles", moses)
+    n = 400 if method == "sample" else 60
+    for max_length in (20, 80):
+        kept = _decode(kekule, method, kekule.grammar(), n, max_length)
+        assert all(s is not None for s in kept)
+        invalid = [s for s in kept if Chem.MolFromSmiles(s) is None]
+        assert not invalid, invalid[:3]
 
 
 def _random_network(vocab: int, end: int) -> RecurrentTokenDecoder:

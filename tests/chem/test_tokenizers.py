@@ -1,4 +1,5 @@
-"""SMILES and SELFIES tokenizers: round trips on MOSES molecules, SELFIES always valid, vocabulary saved."""
+"""SMILES, Kekulé SMILES and SELFIES tokenizers: round trips on MOSES molecules, SELFIES always valid, vocabulary
+saved."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ pytest.importorskip("selfies")
 
 from vaekit.chem.corpus import load_moses_split  # noqa: E402
 from vaekit.chem.molecules import canonical, is_valid  # noqa: E402
+from vaekit.data.errors import DataError  # noqa: E402
 from vaekit.data.tokenizers import UnknownSymbolError, tokenizer_from_json, train_tokenizer  # noqa: E402
 
 
@@ -31,6 +33,17 @@ def test_selfies_tokenizer_round_trips_to_the_same_molecule(moses_sample):
     tokenizer = train_tokenizer("selfies", moses_sample[:500])
     for smiles in moses_sample[:500]:
         assert canonical(tokenizer.decode(tokenizer.encode(smiles))) == canonical(smiles)
+
+
+def test_kekule_tokenizer_writes_the_same_molecule_without_aromatic_atoms(moses_sample):
+    tokenizer = train_tokenizer("kekule_smiles", moses_sample)
+    assert tokenizer.split("c1ccccc1O") == ["O", "C", "1", "=", "C", "C", "=", "C", "C", "=", "C", "1"]
+    for smiles in moses_sample:
+        written = tokenizer.decode(tokenizer.encode(smiles))
+        assert canonical(written) == canonical(smiles)
+        assert not set(written) & set("cnosp")  # no aromatic atom ([nH] included)
+    with pytest.raises(DataError, match="not a valid molecule"):
+        tokenizer.encode("C1CC")
 
 
 def test_any_selfies_symbol_sequence_decodes_to_a_valid_molecule(moses_sample):
@@ -73,7 +86,7 @@ def test_smiles_never_begins_with_a_bond_branch_or_ring_closure(moses_sample):
 
 
 def test_unknown_symbols_are_a_named_error_and_save_load_keeps_the_vocabulary(moses_sample):
-    for name in ("smiles", "selfies"):
+    for name in ("smiles", "kekule_smiles", "selfies"):
         tokenizer = train_tokenizer(name, ["CCO", "c1ccccc1"])
         with pytest.raises(UnknownSymbolError, match="outside the"):
             tokenizer.encode("CCBr")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from vaekit.text.corpus import TextCorpus
     from vaekit.text.model import TextModel
 
-MOLECULE_TOKENIZERS = ("smiles", "selfies")
+MOLECULE_TOKENIZERS = ("smiles", "kekule_smiles", "selfies")
 # Property values by property names and SMILES, kept for the process: QED takes about 2 ms a molecule, and runs
 # in one process (a benchmark, tests) often train on the same molecules.
 _PROPERTY_CACHE: dict[tuple[str, ...], dict[str, np.ndarray]] = {}

@@ -105,9 +105,10 @@ class MoleculeModel:
     def molecule_options(self, options: DecodeOptions | None, syntax: bool = True) -> DecodeOptions:
         """``options`` (greedy by default) that never decode to an empty string, which is no molecule: at least
         one symbol before the end, and the first symbol one a molecule can begin with (an atom). With ``syntax``
-        a SMILES model also keeps to the SMILES syntax (branches and ring closures paired).
+        a SMILES model also keeps to the SMILES syntax and valences (branches and ring closures paired, no atom
+        with more bonds than its valence).
 
-        With SELFIES every decoding is then a valid molecule."""
+        With SELFIES, or Kekulé SMILES under the syntax, every decoding is then a valid molecule."""
         options = options or DecodeOptions()
         never_first = tuple(sorted({*options.never_first, *self.text.tokenizer.never_first()}))
         grammar = options.grammar or (self.text.tokenizer.grammar() if syntax else None)

@@ -43,6 +43,24 @@ def canonical(smiles: str) -> str | None:
     return None if mol is None else rdkit_modules().MolToSmiles(mol)
 
 
+def kekule(smiles: str) -> str:
+    """The canonical SMILES of a molecule in Kekulé form: its aromatic rings as alternating single and double
+    bonds, so it has no aromatic atom (``"c1ccccc1"`` -> ``"C1=CC=CC=C1"``).
+
+    Raises:
+        DataError: ``smiles`` is not a valid molecule, or its aromatic rings cannot be kekulized.
+    """
+    chem = rdkit_modules()
+    mol = to_mol(smiles)
+    if mol is None:
+        raise DataError(f"{smiles!r} is not a valid molecule")
+    try:
+        chem.Kekulize(mol, clearAromaticFlags=True)
+    except Exception as error:  # RDKit raises its own KekulizeException
+        raise DataError(f"{smiles!r} cannot be kekulized: {error}") from None
+    return chem.MolToSmiles(mol, kekuleSmiles=True)
+
+
 def is_valid(smiles: str) -> bool:
     """Whether RDKit reads ``smiles`` as a molecule (MOSES's validity: non-empty and parses)."""
     return to_mol(smiles) is not None

@@ -44,7 +44,7 @@ def sample(
     beam: Annotated[int | None, typer.Option(help="Text: beam search with this width.", min=1)] = None,
     target: Annotated[str | None, typer.Option(help="Conditional molecule model: target, e.g. qed=0.9.")] = None,
     syntax: Annotated[
-        bool, typer.Option("--syntax/--free", help="SMILES molecule model: keep to the SMILES syntax, or not.")
+        bool, typer.Option("--syntax/--free", help="SMILES model: keep to the SMILES syntax and valences, or not.")
     ] = True,
 ) -> None:
     """Draw samples from the prior and decode them (a text model prints sentences; a molecule model writes SMILES

@@ -35,7 +35,7 @@ def sample_molecules(
     target: str | None, device: str, syntax: bool = True,
 ) -> None:  # fmt: skip
     """Write ``n`` sampled SMILES to ``out`` (.smi; a .png also gets a molecule grid of the first 20); ``syntax``:
-    a SMILES model keeps to the SMILES syntax."""
+    a SMILES model keeps to the SMILES syntax and valences."""
     from vaekit.chem.model import parse_target
     from vaekit.chem.pictures import draw_molecule_grid
     from vaekit.chem.reports import validity

@@ -14,7 +14,7 @@ from vaekit.data.errors import DataError
 from vaekit.data.factors import GroundTruth, LabelledExamples
 from vaekit.data.idx import read_idx
 from vaekit.data.images import load_image_folder
-from vaekit.data.molecule_tokenizers import SelfiesTokenizer, SmilesTokenizer
+from vaekit.data.molecule_tokenizers import KekuleSmilesTokenizer, SelfiesTokenizer, SmilesTokenizer
 from vaekit.data.preprocess import BINARIZE_MODES, Preprocessing
 from vaekit.data.sources import BUILTIN_DATASETS, load_dataset, read_data, read_examples, split_examples
 from vaekit.data.tables import Standardizer, load_table, read_table
@@ -31,6 +31,7 @@ __all__ = [
     "LabelledExamples",
     "DynamicBinarize",
     "Preprocessing",
+    "KekuleSmilesTokenizer",
     "SelfiesTokenizer",
     "SmilesTokenizer",
     "Split",

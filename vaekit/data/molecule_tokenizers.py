@@ -80,6 +80,33 @@ class SmilesTokenizer(_MoleculeTokenizer):
         return SmilesGrammar(self.vocabulary, self.eos_index)
 
 
+def smiles_to_kekule_symbols(smiles: str) -> list[str]:
+    """The atom-level symbols of a molecule's Kekulé SMILES (``"c1ccccc1"`` -> ``["C", "1", "=", "C", ...]``).
+
+    Raises:
+        DataError: not a valid molecule.
+    """
+    return list(_kekule_symbols(smiles))
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _kekule_symbols(smiles: str) -> tuple[str, ...]:
+    # Cached, as for SELFIES: RDKit's parse and kekulization is the slow step of splitting.
+    from vaekit.chem.molecules import kekule
+
+    return tuple(split_smiles(kekule(smiles)))
+
+
+@register("tokenizer", "kekule_smiles")
+class KekuleSmilesTokenizer(SmilesTokenizer):
+    """SMILES in Kekulé form, split as :class:`SmilesTokenizer` splits: every aromatic ring is written with
+    explicit single and double bonds, so no decoded string has an aromatic ring that RDKit cannot kekulize, and
+    the SMILES grammar's valence rule covers every bond (``pip install vaekit[chem]``). Reads any SMILES and
+    writes Kekulé SMILES of the same molecule."""
+
+    splitter = staticmethod(smiles_to_kekule_symbols)
+
+
 def _selfies():
     try:
         import selfies
