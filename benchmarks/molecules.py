@@ -16,8 +16,11 @@ A budget in optimizer steps (``--steps``; the same for every model) is fair on a
 is not. The three models can train in parallel processes into one folder, then be scored from it:
 
     A="--epochs 3 --minutes 80 --train 100000 --out runs/molbench"
-    for m in selfies smiles charrnn; do python benchmarks/molecules.py $A --only $m & done; wait
+    for m in selfies smiles kekule charrnn; do python benchmarks/molecules.py $A --only $m & done; wait
     python benchmarks/molecules.py $A --trained --samples 30000
+
+``--only NAME --trained`` scores one model and keeps its scores in its folder; a later ``--trained`` run reuses
+them (``--rescore`` scores again).
 """
 
 from __future__ import annotations
@@ -68,16 +71,22 @@ def run_config(
     }
 
 
+# name: (run folder, tokenizer, model)
 MODELS = {
-    "SELFIES VAE": ("selfies", {"latent_dim": 56, "hidden": 256, "embed_dim": 64}),
-    "SMILES VAE": ("smiles", {"latent_dim": 56, "hidden": 256, "embed_dim": 64}),
-    "CharRNN (SMILES)": ("smiles", {"type": "sequence_vae", "latent_dim": 2, "hidden": 256, "embed_dim": 64}),
+    "SELFIES VAE": ("selfies", "selfies", {"latent_dim": 56, "hidden": 256, "embed_dim": 64}),
+    "SMILES VAE": ("smiles", "smiles", {"latent_dim": 56, "hidden": 256, "embed_dim": 64}),
+    "Kekulé SMILES VAE": ("kekule", "kekule_smiles", {"latent_dim": 56, "hidden": 256, "embed_dim": 64}),
+    "CharRNN (SMILES)": (
+        "charrnn",
+        "smiles",
+        {"type": "sequence_vae", "latent_dim": 2, "hidden": 256, "embed_dim": 64},
+    ),
 }
 
 
 def folder_of(out: Path, name: str) -> Path:
-    """The run folder of one model: selfies, smiles or charrnn."""
-    return out / name.split()[0].lower()
+    """The run folder of one model."""
+    return out / MODELS[name][0]
 
 
 def training_budget(folder: Path) -> tuple[int, float]:
@@ -89,9 +98,51 @@ def training_budget(folder: Path) -> tuple[int, float]:
 
 def train_model(name: str, args: argparse.Namespace) -> dict:
     """Train one model into its run folder; returns the run's test metrics."""
-    tokenizer, model = MODELS[name]
+    _, tokenizer, model = MODELS[name]
     config = config_from_dict(run_config(tokenizer, model, args.train, args.minutes, args.steps, args.epochs))
     return train_text_run(config, folder_of(Path(args.out), name), log=lambda line: print(line, file=sys.stderr))
+
+
+def score_file(out: Path, name: str, samples: int) -> Path:
+    """Where a model's scores at ``samples`` samples are kept, so that models can be scored one at a time."""
+    return folder_of(out, name) / f"scores-{samples}.json"
+
+
+def score_model(name: str, args: argparse.Namespace, train_smiles: set[str]) -> tuple[list, dict]:
+    """Sample one trained model and score it with the MOSES metrics: its table row and details, also saved."""
+    out = Path(args.out)
+    folder = folder_of(out, name)
+    started = time.time()
+    run_metrics = json.loads((folder / "metrics.json").read_text())
+    steps, train_s = training_budget(folder)
+    model = MoleculeModel.load(folder)
+    t0 = time.time()
+    sampled = DecodeOptions("sample", temperature=1.0)
+    samples = model.sample(args.samples, sampled, seed=1)
+    sample_s = time.time() - t0
+    t0 = time.time()
+    metrics = moses_metrics(samples, train_smiles, processes=2)
+    metric_s = time.time() - t0
+    # The CharRNN's z is ignored, so its greedy decodings would all be one string.
+    greedy = None if name.startswith("CharRNN") else validity(model.sample(10000, seed=1))
+    # SMILES models keep to the SMILES syntax and valences by default; MOSES's models sample freely.
+    free = None
+    if MODELS[name][1] in ("smiles", "kekule_smiles"):
+        free = validity(model.sample(args.samples, sampled, seed=1, syntax=False))
+    detail = {"metrics": metrics, "property_head": run_metrics.get("property_head"), "greedy": greedy,
+              "free": free, "sample_s": sample_s, "metric_s": metric_s, "steps": steps, "train_s": train_s}  # fmt: skip
+    head = run_metrics.get("property_head", {}).get("qed", {}).get("correlation")
+    keys = ["valid", "unique@1000", "unique@10000", "novelty", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test"]
+    keys += ["Scaf/Test", "IntDiv"]
+    cells = [f"{metrics.get(k, float('nan')):.3f}" for k in keys]
+    greedy_cell = "-" if greedy is None else f"{greedy['validity']:.3f} / {greedy['unique']:.3f}"
+    free_cell = "-" if free is None else f"{free['validity']:.3f}"
+    head_cell = "-" if head is None else f"{head:.2f}"
+    row = [name, *cells, free_cell, greedy_cell, head_cell, steps, f"{train_s / 60:.0f}", f"{sample_s:.0f}",
+           f"{metric_s:.0f}", f"{time.time() - started:.0f}"]  # fmt: skip
+    print(json.dumps(detail, indent=1), file=sys.stderr)
+    score_file(out, name, args.samples).write_text(json.dumps({"row": row, "details": detail}, default=str))
+    return row, detail
 
 
 def budget_words(args: argparse.Namespace) -> str:
@@ -111,51 +162,31 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10000, help="samples scored with the MOSES metrics")
     parser.add_argument("--out", default="runs/bench-molecules")
     parser.add_argument("--threads", type=int, default=1)
-    names = [folder_of(Path(), n).name for n in MODELS]
-    parser.add_argument("--only", choices=names, help="train one model, then stop")
+    parser.add_argument("--only", choices=[m[0] for m in MODELS.values()], help="train (or with --trained score) one")
     parser.add_argument("--trained", action="store_true", help="score the models --only trained into --out")
+    parser.add_argument("--rescore", action="store_true", help="score again models already scored at --samples")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.only:
-        train_model(next(n for n in MODELS if folder_of(out, n).name == args.only), args)
+        name = next(n for n in MODELS if MODELS[n][0] == args.only)
+        if args.trained:
+            score_model(name, args, set(load_moses_split("train")))
+        else:
+            train_model(name, args)
         return
     train_smiles = set(load_moses_split("train"))
     rows, details = [], {}
-    trained = {}
     for name in MODELS:
-        folder = folder_of(out, name)
-        started = time.time()
-        run_metrics = json.loads((folder / "metrics.json").read_text()) if args.trained else train_model(name, args)
-        steps, train_s = training_budget(folder)
-        trained[name] = MoleculeModel.load(folder)
-        t0 = time.time()
-        sampled = DecodeOptions("sample", temperature=1.0)
-        samples = trained[name].sample(args.samples, sampled, seed=1)
-        sample_s = time.time() - t0
-        t0 = time.time()
-        metrics = moses_metrics(samples, train_smiles, processes=2)
-        metric_s = time.time() - t0
-        # The CharRNN's z is ignored, so its greedy decodings would all be one string.
-        greedy = None if name.startswith("CharRNN") else validity(trained[name].sample(10000, seed=1))
-        # SMILES models keep to the SMILES syntax by default; MOSES's models sample freely.
-        free = None
-        if MODELS[name][0] == "smiles":
-            free = validity(trained[name].sample(args.samples, sampled, seed=1, syntax=False))
-        details[name] = {"metrics": metrics, "property_head": run_metrics.get("property_head"), "greedy": greedy,
-                         "free": free, "sample_s": sample_s, "steps": steps, "train_s": train_s}  # fmt: skip
-        head = run_metrics.get("property_head", {}).get("qed", {}).get("correlation")
-        keys = ["valid", "unique@1000", "unique@10000", "novelty", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test"]
-        keys += ["Scaf/Test", "IntDiv"]
-        cells = [f"{metrics.get(k, float('nan')):.3f}" for k in keys]
-        greedy_cell = "-" if greedy is None else f"{greedy['validity']:.3f} / {greedy['unique']:.3f}"
-        free_cell = "-" if free is None else f"{free['validity']:.3f}"
-        head_cell = "-" if head is None else f"{head:.2f}"
-        rows.append([name, *cells, free_cell, greedy_cell, head_cell, steps, f"{train_s / 60:.0f}", f"{metric_s:.0f}",
-                     f"{time.time() - started:.0f}"])  # fmt: skip
-        print(json.dumps(details[name], indent=1), file=sys.stderr)
+        if not args.trained:
+            train_model(name, args)
+        saved = score_file(out, name, args.samples)
+        reuse = args.trained and saved.exists() and not args.rescore  # scores of the models as trained now
+        score = json.loads(saved.read_text()) if reuse else None
+        row, details[name] = (score["row"], score["details"]) if score else score_model(name, args, train_smiles)
+        rows.append(row)
     # Latent optimisation of QED with the SELFIES model.
-    model = trained["SELFIES VAE"]
+    model = MoleculeModel.load(folder_of(out, "SELFIES VAE"))
     pool = load_moses_split("train")[:20000]
     t0 = time.time()
     start, _ = top_latents(model, pool[:2000], "qed", 10)
@@ -170,7 +201,7 @@ def main() -> None:
     ]
     header = ["model", "valid", "unique@1k", "unique@10k", "novelty", "FCD/Test", "FCD/TestSF", "SNN/Test",
               "Frag/Test", "Scaf/Test", "IntDiv", "valid without the syntax", "greedy: valid / unique@10k",
-              "head QED r", "train steps", "train min", "metrics s", "total s"]  # fmt: skip
+              "head QED r", "train steps", "train min", "sampling s", "metrics s", "total s"]  # fmt: skip
     table = markdown_table(header, rows)
     opt_table = markdown_table(["QED search (SELFIES VAE)", "1st", "2nd", "3rd", "molecules scored"], opt_rows)
     print(table)
