@@ -1,6 +1,6 @@
-"""Molecules on MOSES: a SELFIES VAE and a SMILES VAE (both with the QED/logP/SA head) and a CharRNN baseline,
-trained by the same script at the same CPU budget, then sampled and scored with the MOSES metric set, and latent
-optimisation of QED (gradient ascent on the head, GP + expected improvement), scored by RDKit.
+"""Molecules on MOSES: a SELFIES VAE, a SMILES VAE and a Kekulé SMILES VAE (all with the QED/logP/SA head) and a
+CharRNN baseline, trained by the same script at the same CPU budget, then sampled and scored with the MOSES metric
+set, and latent optimisation of QED (gradient ascent on the head, GP + expected improvement), scored by RDKit.
 
 The CharRNN baseline is the same recurrent decoder over SMILES symbols with a KL weight of 100 on a 2-dimensional
 z: its posterior collapses to the prior, so the decoder is trained as a plain autoregressive model (a CharRNN).
@@ -8,12 +8,13 @@ z: its posterior collapses to the prior, so the decoder is trained as a plain au
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/molecules.py --minutes 4 --train 30000 --samples 10000
 
 Every model is sampled as MOSES samples its models: a prior draw, then each symbol drawn at temperature 1. The
-SMILES models keep to the SMILES syntax while sampling (vaekit's default: branches and ring closures paired); their
+SMILES models keep to the SMILES syntax and valences while sampling (vaekit's default: branches and ring closures
+paired, no atom over its valence); their
 validity when sampling freely, as MOSES's models do, is reported beside, and so are the VAEs' greedy decodings of
 prior draws (validity and uniqueness only).
 
 A budget in optimizer steps (``--steps``; the same for every model) is fair on a shared machine, where wall time
-is not. The three models can train in parallel processes into one folder, then be scored from it:
+is not. The models can train in parallel processes into one folder, then be scored from it:
 
     A="--epochs 3 --minutes 80 --train 100000 --out runs/molbench"
     for m in selfies smiles kekule charrnn; do python benchmarks/molecules.py $A --only $m & done; wait
@@ -208,11 +209,12 @@ def main() -> None:
     print(opt_table)
     text = (
         f"Command: `{' '.join(['python', *sys.argv])}`\n\n"
-        f"Budget per model: {budget_words(args)}, {args.threads} CPU thread(s) at nice 10, the first {args.train} "
-        f"MOSES training molecules (batch 128). Metrics on {args.samples} samples per model (a prior draw, then "
-        "each symbol sampled at temperature 1, as MOSES samples; SMILES models keeping to the SMILES syntax, their "
-        "validity when sampling freely beside) against MOSES's Test / TestSF statistics and the "
-        f"full training set (novelty); the VAEs' greedy decodings of 10000 prior draws beside. {machine_note()}\n\n"
+        f"Budget per model: {budget_words(args)}, {args.threads} CPU thread(s) at nice 10, a seeded random "
+        f"{args.train} of MOSES's training molecules (batch 128). Metrics on {args.samples} samples per model (a "
+        "prior draw, then each symbol sampled at temperature 1, as MOSES samples; SMILES models keeping to the "
+        "SMILES syntax and valences, their validity when sampling freely beside) against MOSES's Test / TestSF "
+        "statistics and the full training set (novelty); the VAEs' greedy decodings of 10000 prior draws beside. "
+        f"{machine_note()}\n\n"
         f"{table}\n\n{opt_table}\n\nOptimisation took {opt_s:.0f} s.\n"
     )
     add_entry("Molecules: MOSES metrics and QED optimisation", text)
