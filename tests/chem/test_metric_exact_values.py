@@ -65,3 +65,18 @@ def test_moses_metrics_of_a_single_valid_sample():
     assert metrics["SNN/T"] == pytest.approx(1.0) and metrics["IntDiv"] == pytest.approx(0.0)
     assert metrics["Frag/T"] == pytest.approx(1 / math.sqrt(2))
     assert moses_metrics(["xyz"], [], {"T": ref}) == {"valid": 0.0}
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_valid_sample_whose_canonical_form_rdkit_cannot_read_back_is_scored():
+    """RDKit reads this sample (so it is valid, as in MOSES) but not the canonical SMILES it writes for it; the
+    fingerprints, fragments and scaffolds then use the string as written."""
+    pytest.importorskip("fcd_torch")
+    from vaekit.chem.metrics import moses_metrics, reference_statistics
+    from vaekit.chem.molecules import canonical, to_mol
+
+    odd = "CC(C)CNC(=O)c1nc2nc(-c3ccccc3)n[nH]c2=s1"
+    assert to_mol(odd) is not None and to_mol(canonical(odd)) is None
+    metrics = moses_metrics([odd, "CCO"], set(), {"T": reference_statistics(["CCO", "c1ccccc1"])}, unique_at=(2,))
+    assert metrics["valid"] == 1.0 and metrics["unique@2"] == 1.0 and metrics["novelty"] == 1.0
+    assert 0.5 < metrics["SNN/T"] < 1.0  # ethanol matches itself; the other is its own

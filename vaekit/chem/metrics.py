@@ -58,9 +58,21 @@ def _scaffold(smiles: str, min_rings: int = 2) -> str | None:
     return text
 
 
+def _readable_canonical(smiles: str) -> str | None:
+    """Canonical SMILES, or the string as written where RDKit cannot read its own canonical form back (rare:
+    the molecule is valid, and the fingerprints, fragments and scaffold need a string that reads); None for an
+    invalid string."""
+    text = canonical(smiles)
+    if text is None or to_mol(text) is not None:
+        return text
+    return smiles
+
+
 def _chunk(args: tuple[str, list[str]]) -> list[Any]:
     name, smiles = args
-    function = {"fingerprint": _fingerprint, "fragments": _fragments, "scaffold": _scaffold, "canonical": canonical}
+    function = {
+        "fingerprint": _fingerprint, "fragments": _fragments, "scaffold": _scaffold, "canonical": _readable_canonical
+    }  # fmt: skip
     return [function[name](s) for s in smiles]
 
 
