@@ -48,16 +48,13 @@ def kekule(smiles: str) -> str:
     bonds, so it has no aromatic atom (``"c1ccccc1"`` -> ``"C1=CC=CC=C1"``).
 
     Raises:
-        DataError: ``smiles`` is not a valid molecule, or its aromatic rings cannot be kekulized.
+        DataError: ``smiles`` is not a valid molecule.
     """
     chem = rdkit_modules()
     mol = to_mol(smiles)
     if mol is None:
         raise DataError(f"{smiles!r} is not a valid molecule")
-    try:
-        chem.Kekulize(mol, clearAromaticFlags=True)
-    except Exception as error:  # RDKit raises its own KekulizeException
-        raise DataError(f"{smiles!r} cannot be kekulized: {error}") from None
+    chem.Kekulize(mol, clearAromaticFlags=True)  # never fails: reading a molecule kekulizes it once already
     return chem.MolToSmiles(mol, kekuleSmiles=True)
 
 
