@@ -7,12 +7,13 @@ like any other state. It numbers the atoms and holds the current atom, the atom 
 points and, for each ring label, the atom that opened it. A ring may not close at the atom that opened it or at
 one bonded to that atom (``C11``, ``C1C1`` and ``C12CC12`` bond two atoms twice); a ring whose opening carried a
 bond symbol may not close with another (which could contradict it). Near the length limit only symbols that
-close a branch or a ring, end the string, or (where nothing can close yet) an atom are allowed, so a string
-finishes before it is cut off.
+close a branch or a ring, end the string, or (where nothing can close yet) an atom with bonds to spare are
+allowed, so a string finishes before it is cut off.
 
 Each atom's free valence (its element's largest valence, less its hydrogens in brackets, less the orders of its
 bonds) is kept too: a bond, branch or ring digit needs free valence at both ends, and while a ring is open some
-atom that the string can still grow from keeps one free, so that the ring can always close. An aromatic bond
+atom that the string can still grow from keeps one free, so that the ring can always close (of open rings, at
+most one is a triple bond: a chain of fresh atoms closes the others, and its last atom that one). An aromatic bond
 counts as a single one, so aromatic rings are checked loosely: a ring that cannot be kekulized is still written,
 and RDKit then rejects it. Kekulé SMILES (no aromatic atoms) avoid that.
 """
