@@ -9,9 +9,8 @@ z: its posterior collapses to the prior, so the decoder is trained as a plain au
 
 Every model is sampled as MOSES samples its models: a prior draw, then each symbol drawn at temperature 1. The
 SMILES models keep to the SMILES syntax and valences while sampling (vaekit's default: branches and ring closures
-paired, no atom over its valence); their
-validity when sampling freely, as MOSES's models do, is reported beside, and so are the VAEs' greedy decodings of
-prior draws (validity and uniqueness only).
+paired, no atom over its valence); their validity when sampling freely, as MOSES's models do, is reported beside,
+and so are the VAEs' greedy decodings of prior draws (validity and uniqueness only).
 
 A budget in optimizer steps (``--steps``; the same for every model) is fair on a shared machine, where wall time
 is not. The models can train in parallel processes into one folder, then be scored from it:
@@ -128,7 +127,7 @@ def score_model(name: str, args: argparse.Namespace, train_smiles: set[str]) -> 
     greedy = None if name.startswith("CharRNN") else validity(model.sample(10000, seed=1))
     # SMILES models keep to the SMILES syntax and valences by default; MOSES's models sample freely.
     free = None
-    if MODELS[name][1] in ("smiles", "kekule_smiles"):
+    if model.text.tokenizer.grammar() is not None:
         free = validity(model.sample(args.samples, sampled, seed=1, syntax=False))
     detail = {"metrics": metrics, "property_head": run_metrics.get("property_head"), "greedy": greedy,
               "free": free, "sample_s": sample_s, "metric_s": metric_s, "steps": steps, "train_s": train_s}  # fmt: skip

@@ -82,6 +82,11 @@ def atom_valence(symbol: str) -> int:
     return max(valence - hydrogens, 0)
 
 
+def _next_bond_order(state: Tensor) -> Tensor:
+    """(N,): the order of the bond the next atom or ring digit makes: the bond symbol just written, else single."""
+    return torch.where(state[:, ORDER] > 0, state[:, ORDER], 1)
+
+
 def _follows() -> Tensor:
     """(states, kinds) bool: which kind of symbol may follow which, before the depth and ring conditions."""
     table = torch.zeros(10, 9, dtype=torch.bool)
@@ -205,7 +210,7 @@ class SmilesGrammar:
         n = len(state)
         current, rings = state[:, CURRENT], state[:, RINGS]
         free = self._free_of(state, current[:, None])[:, 0]  # (N,)
-        order = torch.where(state[:, ORDER] > 0, state[:, ORDER], 1)  # of the next bond (N,)
+        order = _next_bond_order(state)
         bonded = current >= 0
         # Branch points below the current depth: the string returns to them after ")".
         points = state[:, STACK : STACK + MAX_DEPTH]
@@ -234,12 +239,11 @@ class SmilesGrammar:
         keep = points_keep(current[:, None].expand(-1, len(bonds)), bond_order)
         after = self.largest_valence - bond_order
         ok[:, bonds] = (free[:, None] >= bond_order) & (after >= 0) & (ringless | (after >= 1) | keep)
+        kinds = self.kinds.to(device)
         # "(": its first atom bonds to the current one.
-        ok[:, self.kinds.to(device) == OPEN] = (free >= 1)[:, None]
+        ok[:, kinds == OPEN] = (free >= 1)[:, None]
         # ")": the string returns to the branch points only.
-        ok[:, self.kinds.to(device) == CLOSE] = (ringless | (point_free >= 1).any(1, keepdim=True)).expand(
-            -1, int((self.kinds == CLOSE).sum())
-        )
+        ok[:, kinds == CLOSE] = ringless | (point_free >= 1).any(1, keepdim=True)
         if self.ring_labels:
             # A ring digit opens its label with the bond just written (or a single one), or closes it with the
             # bond its opening reserved (the opener spends the difference when a higher bond symbol closes it).
@@ -268,7 +272,7 @@ class SmilesGrammar:
         new[:, KIND] = torch.where((kind == BOND) & ((prev == OPEN) | (prev == CLOSE)), ATOM_BOND, kind)
         new[:, LEFT] -= 1
         new[:, ORDER] = self.orders.to(device)[token]  # 0 unless a bond symbol
-        order = torch.where(state[:, ORDER] > 0, state[:, ORDER], 1)
+        order = _next_bond_order(state)
         rows = torch.arange(len(state), device=device)
         # "(" pushes the current atom as the branch point; ")" returns to it: the next atom hangs from it.
         opening = kind == OPEN
