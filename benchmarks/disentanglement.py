@@ -79,7 +79,8 @@ def run_one(job: dict) -> dict:
     objective = build("objective", spec)
     began = time.perf_counter()
     history = fit(
-        model, objective, x.float(), epochs=10_000, batch_size=64, lr=1e-3, max_seconds=job["seconds"],
+        model, objective, x.float(), epochs=10_000, batch_size=job["batch_size"], lr=job["lr"],
+        max_seconds=job["seconds"],
         seed=seed, progress=False, restore_best=False,
     )  # fmt: skip
     train_seconds = time.perf_counter() - began
@@ -125,6 +126,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {list(MODELS)}")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=150.0, help="training budget per model-seed")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--train-size", type=int, default=50_000, help="rendered training images")
     parser.add_argument("--gamma", type=float, default=30.0, help="FactorVAE's gamma")
     parser.add_argument("--score-train", type=int, default=1000, help="BetaVAE/FactorVAE score training groups")
@@ -143,6 +146,7 @@ def main() -> None:
         {
             "model": m, "seed": s, "seconds": args.seconds, "train_size": args.train_size, "gamma": args.gamma,
             "score_train": args.score_train, "score_eval": args.score_eval, "points": args.points,
+            "batch_size": args.batch_size, "lr": args.lr,
         }
         for s in range(args.seeds)
         for m in names
@@ -162,10 +166,10 @@ def main() -> None:
     times = {k: statistics.median(r["seconds"][k] for r in results) for k in results[0]["seconds"]}
     note = (
         f"dSprites rendered by vaekit (procedural, 737,280 images); {args.train_size:,} training images per run. "
-        f"Each model-seed: MLP 4096-512-256, 10 latents, Bernoulli, Adam 1e-3, batch 64, {args.seconds:g} s of "
-        f"training on one thread ({args.jobs} runs at once, nice 10, on a shared 2-core machine); {args.seeds} "
-        f"seeds, mean ± sd. Metrics on posterior means with disentanglement_lib's definitions: MIG, DCI "
-        f"(histogram-boosted trees), SAP, modularity, explicitness on {args.points:,} train + "
+        f"Each model-seed: MLP 4096-512-256, 10 latents, Bernoulli, Adam {args.lr:g}, batch {args.batch_size}, "
+        f"{args.seconds:g} s of training on one thread ({args.jobs} runs at once, nice 10, on a shared 2-core "
+        f"machine); {args.seeds} seeds, mean ± sd. Metrics on posterior means with disentanglement_lib's "
+        f"definitions: MIG, DCI (histogram-boosted trees), SAP, modularity, explicitness on {args.points:,} train + "
         f"{args.points // 2:,} test points (disentanglement_lib: 10,000 + 5,000); "
         f"BetaVAE / FactorVAE scores (eval accuracy) on {args.score_train} / {args.score_eval} groups of 64 "
         f"(disentanglement_lib: 10,000 / 5,000). Median metric time per model {eval_seconds:.0f} s "
