@@ -13,6 +13,8 @@ the BetaVAE and FactorVAE scores on ``--score-train`` / ``--score-eval`` groups 
 seeds; the table is printed and appended to benchmarks/RESULTS.md with this command line.
 
     python benchmarks/disentanglement.py                       # 3 seeds x 5 models, 150 s each, 2 at a time
+    python benchmarks/disentanglement.py --seconds 240 --batch-size 256 --score-train 200 --score-eval 100 \
+        --points 5000                                          # the recorded run (RESULTS.md)
     python benchmarks/disentanglement.py --seconds 20 --seeds 1 --score-train 100 --score-eval 50  # smoke run
 """
 

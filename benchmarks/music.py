@@ -135,11 +135,14 @@ def run_one(
 
 
 def _run_one_thread(*job) -> dict:
+    """``run_one`` in a worker process, on one thread (the workers share the machine's cores)."""
     torch.set_num_threads(1)
     return run_one(*job)
 
 
-def train_decoders(args, bars: int, max_steps: int, train, test, encoding: MelodyEncoding) -> list[dict]:
+def train_decoders(
+    args, bars: int, max_steps: int, train: torch.Tensor, test: torch.Tensor, encoding: MelodyEncoding
+) -> list[dict]:
     """Every decoder of ``--decoders`` at one window length: in turn, or ``--jobs`` at once in worker processes."""
     jobs = [(args, bars, max_steps, decoder, train, test, encoding) for decoder in args.decoders]
     if args.jobs <= 1:
