@@ -33,7 +33,7 @@ def table_with_outlier() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fitted(table_with_outlier: np.ndarray) -> VAEDetector:
-    return VAEDetector(contamination=0.2, epochs=25, k=16).fit(table_with_outlier)
+    return VAEDetector(architecture="mlp", contamination=0.2, epochs=25, k=16).fit(table_with_outlier)
 
 
 def test_planted_outlier_gets_the_highest_score(fitted: VAEDetector, table_with_outlier: np.ndarray) -> None:
@@ -69,7 +69,9 @@ def test_calibrate_sets_a_validation_quantile(fitted: VAEDetector) -> None:
 
 def test_validation_fraction_thresholds_on_held_out_scores() -> None:
     x = correlated_table(120)
-    detector = VAEDetector(validation_fraction=0.25, contamination=0.1, epochs=5, score="elbo", n_samples=4).fit(x)
+    detector = VAEDetector(
+        architecture="mlp", validation_fraction=0.25, contamination=0.1, epochs=5, score="elbo", n_samples=4
+    ).fit(x)
     assert np.isfinite(detector.threshold_)
     assert detector.decision_scores_.shape == (120,)
 
@@ -124,7 +126,7 @@ def test_elbo_contributions_add_up_to_the_score(fitted: VAEDetector, table_with_
 def test_dataframe_columns_name_the_features(tmp_path) -> None:
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(correlated_table(80), columns=[f"f{j}" for j in range(6)])
-    detector = VAEDetector(epochs=3, k=4).fit(frame)
+    detector = VAEDetector().fit(frame)
     explanation = detector.explain(frame.iloc[:2])
     assert explanation.columns == [f"f{j}" for j in range(6)]
     (path,) = save_explanations(explanation, frame.to_numpy()[:1], tmp_path, labels=[5])
@@ -176,16 +178,27 @@ def test_preprocessor_round_trips_through_json() -> None:
 def test_cli_fit_and_score(tmp_path, table_with_outlier: np.ndarray) -> None:
     np.save(tmp_path / "train.npy", table_with_outlier)
     runner = CliRunner()
-    result = runner.invoke(
-        app, ["anomaly", "fit", str(tmp_path / "train.npy"), "--out", str(tmp_path / "det"), "--epochs", "3"]
-    )
+    result = runner.invoke(app, ["anomaly", "fit", str(tmp_path / "train.npy"), "--out", str(tmp_path / "det")])
     assert result.exit_code == 0, result.output
-    assert "5 VAE(s)" in result.output  # 200 rows: the default ensemble
-    assert sorted(p.name for p in (tmp_path / "det").glob("member-*")) == [f"member-{i}" for i in range(1, 5)]
+    assert "2 linear VAE(s) on values+normal_scores" in result.output  # the tables' default
+    assert sorted(p.name for p in (tmp_path / "det").glob("member-*")) == ["member-1"]
     result = runner.invoke(app, ["anomaly", "score", str(tmp_path / "det"), str(tmp_path / "train.npy"), "--top", "0"])
     assert result.exit_code == 0, result.output
     rows = (tmp_path / "train_scores.csv").read_text().splitlines()
     assert rows[0] == "index,score,anomaly" and len(rows) == 1 + len(table_with_outlier)
+    assert max(range(1, len(rows)), key=lambda i: float(rows[i].split(",")[1])) == OUTLIER + 1
     np.save(tmp_path / "narrow.npy", table_with_outlier[:, :4])
     result = runner.invoke(app, ["anomaly", "score", str(tmp_path / "det"), str(tmp_path / "narrow.npy")])
     assert result.exit_code != 0 and "fitted on 6 features" in result.output
+
+
+def test_cli_trains_an_mlp_ensemble_on_request(tmp_path, table_with_outlier: np.ndarray) -> None:
+    np.save(tmp_path / "train.npy", table_with_outlier)
+    runner = CliRunner()
+    args = ["anomaly", "fit", str(tmp_path / "train.npy"), "--out", str(tmp_path / "det"), "--epochs", "3"]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0 and "--architecture mlp" in result.output  # epochs do not apply to linear VAEs
+    result = runner.invoke(app, [*args, "--architecture", "mlp"])
+    assert result.exit_code == 0, result.output
+    assert "5 mlp VAE(s) on values" in result.output  # 200 rows: the default ensemble
+    assert sorted(p.name for p in (tmp_path / "det").glob("member-*")) == [f"member-{i}" for i in range(1, 5)]

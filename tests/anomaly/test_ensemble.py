@@ -22,20 +22,20 @@ def small_table(n: int = 150, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ensemble() -> VAEDetector:
-    return VAEDetector(n_models=3, epochs=10, k=16, seed=4).fit(small_table())
+    return VAEDetector(architecture="mlp", n_models=3, epochs=10, k=16, seed=4).fit(small_table())
 
 
 def test_auto_trains_an_ensemble_only_for_small_tables() -> None:
-    assert default_plan("tabular", [6], SMALL_DATA).n_models == ENSEMBLE_SIZE > 1
-    assert default_plan("tabular", [6], SMALL_DATA + 1).n_models == 1
+    assert default_plan("tabular", [6], SMALL_DATA, "mlp").n_models == ENSEMBLE_SIZE > 1
+    assert default_plan("tabular", [6], SMALL_DATA + 1, "mlp").n_models == 1
     # Images train one VAE at any size: the ensemble's gain on one-class digits did not pay for five times
     # the fit time (benchmarks/RESULTS.md), so the image plan changed from 5 models at lr 3e-3 to one at 1e-3.
     for n in (150, SMALL_DATA, 1000):
         assert default_plan("image", [1, 8, 8], n).n_models == 1
         assert default_plan("image", [1, 8, 8], n).lr == 1e-3
-    assert len(VAEDetector(epochs=1).fit(small_table(40)).models_) == ENSEMBLE_SIZE
+    assert len(VAEDetector(architecture="mlp", epochs=1).fit(small_table(40)).models_) == ENSEMBLE_SIZE
     with pytest.raises(ValueError, match="n_models"):
-        VAEDetector(n_models=0).fit(small_table(40))
+        VAEDetector(architecture="mlp", n_models=0).fit(small_table(40))
 
 
 def test_members_differ_and_the_score_is_their_mean(ensemble: VAEDetector) -> None:
@@ -66,7 +66,7 @@ def test_ensemble_explanation_adds_up_to_its_score(ensemble: VAEDetector) -> Non
 
 
 def test_numpy_integer_count_saves(tmp_path) -> None:
-    pair = VAEDetector(epochs=1, n_models=np.int64(2)).fit(small_table(40))
+    pair = VAEDetector(architecture="mlp", epochs=1, n_models=np.int64(2)).fit(small_table(40))
     assert len(VAEDetector.load(pair.save(tmp_path / "pair")).models_) == 2
 
 
@@ -79,7 +79,7 @@ def test_save_load_keeps_every_member(ensemble: VAEDetector, tmp_path) -> None:
     np.testing.assert_array_equal(loaded.decision_function(x), ensemble.decision_function(x))
     assert isinstance(vaekit.load(folder), torch.nn.Module)  # the folder itself is the first member
     # Saving a single model over it removes the members it no longer has.
-    single = VAEDetector(n_models=1, epochs=2).fit(x)
+    single = VAEDetector(architecture="mlp", n_models=1, epochs=2).fit(x)
     single.save(folder)
     assert not list(folder.glob("member-*"))
     np.testing.assert_array_equal(VAEDetector.load(folder).decision_function(x), single.decision_function(x))

@@ -26,13 +26,13 @@ def two_clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def latent_detector() -> VAEDetector:
     x, _ = two_clusters(300, seed=1)
-    return VAEDetector(score="latent", n_models=1, latent_dim=2, epochs=60, n_neighbors=5).fit(x)
+    return VAEDetector(architecture="mlp", score="latent", n_models=1, latent_dim=2, epochs=60, n_neighbors=5).fit(x)
 
 
 @pytest.fixture(scope="module")
 def combined_detector() -> VAEDetector:
     x, _ = two_clusters(200, seed=2)
-    return VAEDetector(score="elbo+latent", n_models=2, epochs=20, n_samples=4).fit(x)
+    return VAEDetector(architecture="mlp", score="elbo+latent", n_models=2, epochs=20, n_samples=4).fit(x)
 
 
 def test_knn_distance_matches_brute_force() -> None:
@@ -115,7 +115,7 @@ def test_saved_and_loaded_combined_detector_scores_identically(combined_detector
 
 def test_a_detector_saved_without_encodings_still_scores_without_the_latent_term(tmp_path) -> None:
     x, _ = two_clusters(40, seed=8)
-    detector = VAEDetector(n_models=1, epochs=3, n_samples=2).fit(x)
+    detector = VAEDetector(architecture="mlp", n_models=1, epochs=3, n_samples=2).fit(x)
     detector.save(tmp_path / "old")
     (tmp_path / "old" / REFERENCE_FILE).unlink()  # as written before the latent score existed
     loaded = VAEDetector.load(tmp_path / "old")
@@ -135,7 +135,7 @@ def test_scikit_learn_conventions_hold(combined_detector: VAEDetector) -> None:
 
 def test_validation_split_keeps_training_order_of_decision_scores() -> None:
     x, _ = two_clusters(120, seed=7)
-    detector = VAEDetector(score="latent", n_models=1, epochs=5, validation_fraction=0.25).fit(x)
+    detector = VAEDetector(architecture="mlp", score="latent", n_models=1, epochs=5, validation_fraction=0.25).fit(x)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     held_out = order[:30].numpy()
     np.testing.assert_allclose(detector.decision_scores_[held_out], detector.decision_function(x[held_out]))
@@ -148,11 +148,11 @@ def test_score_names_are_checked() -> None:
         with pytest.raises(ValueError, match="unknown score"):
             score_parts(bad)
     with pytest.raises(ValueError, match="n_neighbors"):
-        VAEDetector(n_neighbors=0).fit(np.random.default_rng(0).normal(size=(20, 3)))
+        VAEDetector(architecture="mlp", n_neighbors=0).fit(np.random.default_rng(0).normal(size=(20, 3)))
 
 
 def test_auto_in_a_sum_stands_for_the_default_score() -> None:
     x = np.random.default_rng(0).normal(size=(60, 4))
-    detector = VAEDetector(score="auto+latent", n_models=1, epochs=2, k=4).fit(x)
+    detector = VAEDetector(architecture="mlp", score="auto+latent", n_models=1, epochs=2, k=4).fit(x)
     assert detector.score_ == "nll+latent"  # tables' default score is the NLL
     assert set(detector.score_scales_[0]) == {"nll", "latent"}

@@ -18,9 +18,11 @@ from safetensors.torch import save as save_tensors
 from sklearn.base import BaseEstimator, OutlierMixin
 
 from vaekit.anomaly.calibration import calibrate_value_variance, has_per_value_sigma
-from vaekit.anomaly.defaults import TrainingPlan, default_plan
+from vaekit.anomaly.defaults import ARCHITECTURES, INPUTS, LINEAR, TrainingPlan, default_plan
 from vaekit.anomaly.explain import Explanation
 from vaekit.anomaly.latent import RobustScale, knn_distance, posterior_means
+from vaekit.anomaly.linear import fit_linear_vae
+from vaekit.anomaly.normal_scores import NormalScores
 from vaekit.anomaly.preprocessing import IMAGE, Preprocessor
 from vaekit.anomaly.scores import SCORES, ScoreSettings, anomaly_scores, score_contributions
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
@@ -55,13 +57,25 @@ class NotFittedError(ValueError, AttributeError):
 class VAEDetector(OutlierMixin, BaseEstimator):
     """Unsupervised anomaly detection with a variational autoencoder.
 
-    ``fit`` trains a VAE on (mostly) normal data with the one training loop; an example's
-    anomaly score is how badly the model explains it (see :mod:`vaekit.anomaly.scores`).
+    ``fit`` fits VAEs to (mostly) normal data; an example's anomaly score is how badly the models
+    explain it (see :mod:`vaekit.anomaly.scores`). On tables the default models are two linear-Gaussian
+    VAEs fitted in closed form in milliseconds (:mod:`vaekit.anomaly.linear`), one on the standardized
+    values and one on their per-column normal scores (:mod:`vaekit.anomaly.normal_scores`); on images,
+    and with ``architecture="mlp"``, MLP VAEs trained with the one training loop.
     Works on tables (arrays or DataFrames, ``(N, D)``; standardized internally) and on images
     (``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)``; uint8 or floats). Every argument left at
     ``None``/"auto" is chosen from the data (:func:`vaekit.anomaly.defaults.default_plan`).
 
     Args:
+        architecture: "auto" ("linear" for tables, "mlp" for images), "linear" (linear-Gaussian VAEs
+            fitted in closed form: ``hidden``, ``likelihood``, ``epochs``, ``batch_size``, ``lr``,
+            ``lr_schedule``, ``beta`` and ``n_models`` apply only to "mlp" and must stay at their defaults)
+            or "mlp" (MLP VAEs trained by gradient descent).
+        inputs: "auto", "values" (the preprocessed data: standardized columns, [0, 1] pixels),
+            "normal_scores" (each value's normal quantile of its rank in the training column), or
+            "values+normal_scores": one VAE on each (with "mlp", member i sees the (i mod 2)-th), whose
+            scores are put on one scale (their median and spread on the training data) and averaged.
+            "auto": both for the linear tables default, "values" otherwise.
         score: "auto", "elbo" (negative ELBO), "reconstruction_nll" (the ELBO's expected
             negative log-likelihood term, without the KL), "nll" (importance-sampled negative
             log-likelihood), "reconstruction" (squared reconstruction error), "latent" (mean distance
@@ -73,7 +87,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             training data (or of the held-out part with ``validation_fraction``).
         validation_fraction: hold out this fraction of the training data, unseen by training,
             and set the threshold from its scores (an unbiased quantile).
-        latent_dim: latent dimensions (None: from the data).
+        latent_dim: latent dimensions (None: from the data; for a linear VAE, one per value, and fewer keep
+            the directions of largest variance, the others sharing one noise variance).
         hidden: MLP hidden widths (None: from the data).
         likelihood: "auto", a likelihood name, or ``{"type": name, **arguments}``.
         epochs: passes over the data (None: about a fixed number of gradient steps).
@@ -88,14 +103,19 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             count relative to how much each value varies in normal data
             (:mod:`vaekit.anomaly.calibration`).
         variance_floor: added to each calibrated variance, in the data's squared units.
-        n_models: "auto" or how many VAEs to train, from different initializations (seeds ``seed``,
-            ``seed + 1``, ...); the score, and each explanation, is their mean. "auto": an ensemble of
-            5 for data sets of at most 500 examples, where single models vary most and train fast;
-            otherwise 1.
+        n_models: "auto" or how many MLP VAEs to train, from different initializations (seeds ``seed``,
+            ``seed + 1``, ...); the score, and each explanation, is their mean. "auto": for MLP tables an
+            ensemble of 5 for data sets of at most 500 examples, where single models vary most and train
+            fast, otherwise 1; for linear VAEs one per input.
         n_neighbors: training encodings the "latent" score averages the distance to.
         seed: seed of the initialization, the training order and the scoring draws.
 
     Attributes (after ``fit``):
+        architecture_: "linear" or "mlp".
+        inputs_: per VAE, the input it sees ("values" or "normal_scores").
+        normal_scores_: the fitted :class:`NormalScores` transform (None when no VAE uses it).
+        member_scales_: per VAE, the :class:`~vaekit.anomaly.latent.RobustScale` of its score on the
+            training data, when the VAEs see different inputs (empty otherwise: the raw scores are averaged).
         models_: the trained VAEs (one unless an ensemble).
         model_: the first of them.
         preprocessor_: the fitted :class:`Preprocessor`.
@@ -106,12 +126,14 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             combined score (empty for a single-term score).
         threshold_: scores above it are predicted anomalous.
         decision_scores_: scores of the training data.
-        histories_: the training loop's per-epoch terms, one per VAE.
+        histories_: the training loop's per-epoch terms, one per VAE (None for a closed-form linear VAE).
         history_: the first of them.
     """
 
     def __init__(
         self,
+        architecture: str = "auto",
+        inputs: str = "auto",
         score: str = "auto",
         contamination: float = 0.1,
         validation_fraction: float = 0.0,
@@ -131,6 +153,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         n_neighbors: int = 5,
         seed: int = 0,
     ):
+        self.architecture = architecture
+        self.inputs = inputs
         self.score = score
         self.contamination = contamination
         self.validation_fraction = validation_fraction
@@ -152,6 +176,9 @@ class VAEDetector(OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; valid: {list(ARCHITECTURES)}")
+        _input_names(self.inputs)
         if self.score != "auto":
             score_parts(self.score)
         if not (isinstance(self.n_neighbors, numbers.Integral) and self.n_neighbors >= 1):
@@ -166,7 +193,13 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"n_models must be 'auto' or a positive integer, got {self.n_models!r}")
 
     def _plan(self, kind: str, data_shape: list[int], n: int) -> TrainingPlan:
-        plan = default_plan(kind, data_shape, n)
+        plan = default_plan(kind, data_shape, n, self.architecture)
+        if self.inputs != "auto":
+            plan.inputs = _input_names(self.inputs)
+            if plan.architecture == LINEAR:
+                plan.n_models = len(plan.inputs)
+        if plan.architecture == LINEAR:
+            self._check_linear_params()
         if self.latent_dim is not None:
             plan.model["latent_dim"] = int(self.latent_dim)
         if self.hidden is not None:
@@ -184,9 +217,28 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             plan.n_models = int(self.n_models)
         if self.lr is not None:
             plan.lr = float(self.lr)
-        if self.calibrate_variance:
+        if self.calibrate_variance and plan.architecture != LINEAR:
             plan.model["likelihood"] = _with_per_value_sigma(plan.model["likelihood"], data_shape)
         return plan
+
+    def _check_linear_params(self) -> None:
+        """The MLP-only arguments are at their defaults (a linear VAE is fitted in closed form)."""
+        defaults = {
+            "hidden": None,
+            "likelihood": "auto",
+            "epochs": None,
+            "batch_size": None,
+            "lr": None,
+            "lr_schedule": "constant",
+            "beta": 1.0,
+            "n_models": "auto",
+        }
+        changed = [name for name, default in defaults.items() if getattr(self, name) != default]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} only apply to architecture='mlp' (trained MLP VAEs); the linear VAEs are "
+                "fitted in closed form. Pass architecture='mlp' (vaekit anomaly fit --architecture mlp) to train them."
+            )
 
     def fit(self, X: Any, y: Any = None) -> VAEDetector:
         """Train on ``X`` (mostly normal examples) and set the threshold; ``y`` is ignored.
@@ -205,23 +257,35 @@ class VAEDetector(OutlierMixin, BaseEstimator):
                 raise ValueError(f"validation_fraction {self.validation_fraction} leaves too few training examples")
             held_out, train = data[order[:n_val]], data[order[n_val:]]
         plan = self._plan(prep.kind, prep.data_shape, len(train))
-        if prep.kind == IMAGE and _needs_unit_interval(plan.model["likelihood"]):
+        if prep.kind == IMAGE and _needs_unit_interval(plan.model.get("likelihood")):
             train = train.clamp(0, 1)
-        trained = [self._train_one(plan, prep.data_shape, train, self.seed + i) for i in range(plan.n_models)]
+        self.architecture_ = plan.architecture
+        self.inputs_ = [plan.inputs[i % len(plan.inputs)] for i in range(plan.n_models)]
+        self.normal_scores_ = NormalScores.fit(train) if "normal_scores" in self.inputs_ else None
+        views = self._views(train)
+        if plan.architecture == LINEAR:
+            trained = [(fit_linear_vae(views[name], self.latent_dim), None) for name in self.inputs_]
+        else:
+            shape = prep.data_shape
+            trained = [self._train_one(plan, shape, views[name], self.seed + i) for i, name in enumerate(self.inputs_)]
         self.models_ = [model for model, _ in trained]
         self.histories_ = [history for _, history in trained]
         self.preprocessor_ = prep
         self.score_ = plan.score
         self.n_features_in_ = int(np.prod(prep.raw_shape))
-        self.encodings_ = [posterior_means(model, train) for model in self.models_]
+        self.encodings_ = [posterior_means(model, views[name]) for model, name in zip(self.models_, self.inputs_)]
         self.score_scales_ = [{} for _ in self.models_]
+        self.member_scales_ = []
         parts = score_parts(self.score_)
         if len(parts) > 1:  # each term's centre and spread on the training data (leave-one-out for "latent")
             self.score_scales_ = [
-                {p: RobustScale.fit(self._part(i, train, p, exclude_self=True)) for p in parts}
-                for i in range(len(self.models_))
+                {p: RobustScale.fit(self._part(i, views[name], p, exclude_self=True)) for p in parts}
+                for i, name in enumerate(self.inputs_)
             ]
-        train_scores = self._scores(train, exclude_self=True)
+        member_scores = self._member_scores(train, exclude_self=True, views=views)
+        if len(set(self.inputs_)) > 1:  # VAEs of different inputs score in different units: one scale first
+            self.member_scales_ = [RobustScale.fit(s) for s in member_scores]
+        train_scores = self._combine(member_scores)
         if held_out is None:
             self.decision_scores_ = train_scores
             reference = train_scores
@@ -293,7 +357,14 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             raise NotFittedError("this VAEDetector is not fitted yet: call fit(X) or VAEDetector.load(path) first")
 
     def _settings(self, score: str | None = None) -> ScoreSettings:
-        return ScoreSettings(score=score or self.score_, n_samples=self.n_samples, k=self.k, seed=self.seed)
+        # A linear VAE's encoder is its exact posterior: every draw gives the same ELBO and importance weight,
+        # log p(x), so one draw is exact.
+        samples, k = (1, 1) if self.architecture_ == LINEAR else (self.n_samples, self.k)
+        return ScoreSettings(score=score or self.score_, n_samples=samples, k=k, seed=self.seed)
+
+    def _view(self, name: str, data: torch.Tensor) -> torch.Tensor:
+        """The input a VAE of input ``name`` sees for preprocessed ``data``."""
+        return data if name == "values" else self.normal_scores_(data)
 
     def _input(self, X: Any) -> torch.Tensor:
         self._check_fitted()
@@ -305,9 +376,14 @@ class VAEDetector(OutlierMixin, BaseEstimator):
     def _likelihood_spec(self) -> Any:
         return self.model_.likelihood.config()
 
+    def _views(self, data: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Preprocessed ``data`` as each of the detector's inputs sees it, each computed once."""
+        return {name: self._view(name, data) for name in dict.fromkeys(self.inputs_)}
+
     def _part(self, i: int, data: torch.Tensor, part: str, exclude_self: bool = False) -> torch.Tensor:
-        """One term of the score under the i-th VAE, (N,) float64; ``exclude_self``: ``data`` is the training
-        data, whose own encodings the latent distance leaves out."""
+        """One term of the score under the i-th VAE, (N,) float64, for ``data`` as that VAE's input sees it
+        (:meth:`_views`); ``exclude_self``: ``data`` is the training data, whose own encodings the latent
+        distance leaves out."""
         model = self.models_[i]
         if part == LATENT:
             if self.encodings_ is None:
@@ -316,14 +392,30 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             return knn_distance(queries, self.encodings_[i], self.n_neighbors, exclude_self=exclude_self)
         return anomaly_scores(model, data, self._settings(part)).double()
 
-    def _scores(self, data: torch.Tensor, score: str | None = None, exclude_self: bool = False) -> np.ndarray:
+    def _member_scores(
+        self, data: torch.Tensor, score: str | None = None, exclude_self: bool = False, views: dict | None = None
+    ) -> list:
+        """Each VAE's score of ``data`` (a combined score: the sum of its scaled terms), (N,) float64 each;
+        ``views``: ``data``'s views (:meth:`_views`), if already computed."""
         parts = score_parts(score or self.score_)
         if len(parts) > 1 and not all(p in scales for scales in self.score_scales_ for p in parts):
             raise ValueError(f"a combined score other than the detector's own ({self.score_!r}) has no scales")
+        views = self._views(data) if views is None else views
         per_model = []
         for i, scales in enumerate(self.score_scales_):
-            terms = [self._part(i, data, p, exclude_self) for p in parts]
+            terms = [self._part(i, views[self.inputs_[i]], p, exclude_self) for p in parts]
             per_model.append(terms[0] if len(parts) == 1 else sum(scales[p](t) for p, t in zip(parts, terms)))
+        return per_model
+
+    def _scores(self, data: torch.Tensor, score: str | None = None, exclude_self: bool = False) -> np.ndarray:
+        if self.member_scales_ and score is not None and score != self.score_:
+            raise ValueError(f"VAEs of different inputs only give the detector's own score ({self.score_!r})")
+        return self._combine(self._member_scores(data, score, exclude_self))
+
+    def _combine(self, per_model: list) -> np.ndarray:
+        """The detector's score from its VAEs' scores: their mean, each first scaled if they have scales."""
+        if self.member_scales_:
+            per_model = [scale(s) for scale, s in zip(self.member_scales_, per_model)]
         return torch.stack(per_model).mean(0).numpy()
 
     def decision_function(self, X: Any, score: str | None = None) -> np.ndarray:
@@ -335,7 +427,9 @@ class VAEDetector(OutlierMixin, BaseEstimator):
                 comparisons; the threshold only applies to the detector's own score.
 
         Raises:
-            ValueError: a different number of features (or image size) than at fit time, or NaN input.
+            ValueError: a different number of features (or image size) than at fit time, NaN input, or
+                another score than its own from a detector whose VAEs see different inputs (their scores
+                are only put on one scale for the detector's own score).
         """
         return self._scores(self._input(X), score)
 
@@ -367,19 +461,20 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             prep = self.preprocessor_
             return Explanation(scores, prep.to_raw_layout(zeros), scores.copy(), prep.columns, prep.kind)
         per_model = []
-        for model, scales in zip(self.models_, self.score_scales_):
+        for i, (model, scales) in enumerate(zip(self.models_, self.score_scales_)):
             pieces = []
+            member_scale = self.member_scales_[i].scale if self.member_scales_ else 1.0
             for p in parts:
                 if p == LATENT:
                     continue
-                values, rest = score_contributions(model, data, self._settings(p))
-                divide = scales[p].scale if len(parts) > 1 else 1.0
+                values, rest = score_contributions(model, self._view(self.inputs_[i], data), self._settings(p))
+                divide = (scales[p].scale if len(parts) > 1 else 1.0) * member_scale
                 pieces.append((values.double() / divide, rest.double() / divide))
             per_model.append((sum(v for v, _ in pieces), sum(r for _, r in pieces)))
         contributions = torch.stack([c for c, _ in per_model]).mean(0)
         remainder = torch.stack([r for _, r in per_model]).mean(0)
         scores = self._scores(data)
-        if len(parts) > 1:  # the latent term and the centring constants: what the values do not own
+        if len(parts) > 1 or self.member_scales_:  # the latent term and the centring: what the values do not own
             remainder = torch.from_numpy(scores) - contributions.flatten(1).sum(1)
         maps = self.preprocessor_.to_raw_layout(contributions.numpy())
         prep = self.preprocessor_
@@ -412,6 +507,10 @@ class VAEDetector(OutlierMixin, BaseEstimator):
                 "threshold": self.threshold_,
                 "members": members,
                 "score_scales": [{p: [c.center, c.scale] for p, c in scales.items()} for scales in self.score_scales_],
+                "architecture": self.architecture_,
+                "inputs": self.inputs_,
+                "member_scales": [[c.center, c.scale] for c in self.member_scales_],
+                "normal_scores": None if self.normal_scores_ is None else self.normal_scores_.to_dict(),
             }
         }
         return save_model(self.models_[0], directory, extra=extra)
@@ -447,6 +546,20 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         except (OSError, KeyError, TypeError, ValueError, SafetensorError) as error:
             message = f"{directory}: missing or unreadable latent reference ({REFERENCE_FILE}): {error}"
             raise ModelFileError(message) from error
+        # Saved before linear VAEs and normal scores existed: trained MLP VAEs on the values.
+        detector.architecture_ = extra.get("architecture", "mlp")
+        detector.inputs_ = extra.get("inputs", ["values"] * len(detector.models_))
+        try:
+            detector.member_scales_ = [RobustScale(*map(float, v)) for v in extra.get("member_scales", [])]
+            normal = extra.get("normal_scores")
+            detector.normal_scores_ = None if normal is None else NormalScores.from_dict(normal)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFileError(f"{directory}: unreadable input transform or scales: {error}") from error
+        if len(detector.inputs_) != len(detector.models_) or (
+            "normal_scores" in detector.inputs_ and detector.normal_scores_ is None
+        ):
+            n_models = len(detector.models_)
+            raise ModelFileError(f"{directory}: inputs {detector.inputs_!r} do not match its {n_models} VAEs")
         if len(detector.score_scales_) != len(detector.models_):
             n_scales, n_models = len(detector.score_scales_), len(detector.models_)
             raise ModelFileError(f"{directory}: {n_scales} sets of score scales for {n_models} VAEs")
@@ -454,7 +567,19 @@ class VAEDetector(OutlierMixin, BaseEstimator):
         return detector
 
 
+def _input_names(inputs: str) -> list[str]:
+    """The inputs named by ``inputs`` ("auto" -> [])."""
+    if inputs == "auto":
+        return []
+    names = [p.strip() for p in str(inputs).split("+")]
+    if any(n not in INPUTS for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"unknown inputs {inputs!r}; valid: 'auto', one of {list(INPUTS)}, or both joined by '+'")
+    return names
+
+
 def _needs_unit_interval(likelihood: Any) -> bool:
+    if likelihood is None:  # a linear VAE: Gaussian
+        return False
     name = likelihood if isinstance(likelihood, str) else likelihood.get("type")
     return name in ("bernoulli", "categorical", "discretized_logistic")
 

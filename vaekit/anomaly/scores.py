@@ -50,6 +50,14 @@ class ScoreSettings:
             raise ValueError(f"unknown anomaly score {self.score!r}; valid scores: {list(SCORES)}")
 
 
+def _seed(seed: int) -> None:
+    """Seed the CPU generator, and CUDA's if it is in use. torch.manual_seed would also queue a lazy CUDA seeding
+    on a machine without CUDA in use, which records a stack trace each call: most of a small table's scoring time."""
+    torch.random.default_generator.manual_seed(seed)
+    if torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(seed)
+
+
 def _batches(x: Tensor, size: int) -> Iterator[Tensor]:
     for start in range(0, x.shape[0], size):
         yield x[start : start + size]
@@ -96,7 +104,7 @@ def anomaly_scores(model: nn.Module, x: Tensor, settings: ScoreSettings) -> Tens
     model.eval()
     score = SCORES[settings.score]
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
+        _seed(settings.seed)
         return torch.cat([score(model, xb, settings) for xb in _batches(x, settings.batch_size)])
 
 
@@ -118,7 +126,7 @@ def score_contributions(model: nn.Module, x: Tensor, settings: ScoreSettings) ->
     model.eval()
     contributions, remainders = [], []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
+        _seed(settings.seed)
         for xb in _batches(x, settings.batch_size):
             if settings.score == "reconstruction":
                 per_value = (xb - model.reconstruct(xb)) ** 2
@@ -129,6 +137,8 @@ def score_contributions(model: nn.Module, x: Tensor, settings: ScoreSettings) ->
             out = model(xb, n_samples=draws, check=True)
             per_value = -_per_value_log_prob(out.p_x, xb)  # (S, B, *data_shape)
             log_w = log_weights(out, xb)  # (S, B)
+            if log_w.dim() == 1:  # one draw: the model gives no sample dimension
+                log_w, per_value = log_w.unsqueeze(0), per_value.unsqueeze(0)
             if settings.score in ("elbo", "reconstruction_nll"):
                 weights = torch.full_like(log_w, 1.0 / draws)
                 total = -log_w.mean(0) if settings.score == "elbo" else -out.p_x.log_prob(xb).mean(0)

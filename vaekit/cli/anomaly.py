@@ -28,17 +28,27 @@ def fit_command(
     data: Annotated[Path, typer.Argument(help="training data: .npy, .npz, .csv or .parquet")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to save the detector in")],
     contamination: Annotated[float, typer.Option(help="expected fraction of anomalies (sets the threshold)")] = 0.1,
+    architecture: Annotated[
+        str,
+        typer.Option(help="auto (linear for tables, mlp for images), linear (closed-form fit) or mlp (trained)"),
+    ] = "auto",
+    inputs: Annotated[
+        str, typer.Option(help="auto, values, normal_scores or values+normal_scores (one VAE on each)")
+    ] = "auto",
     score: Annotated[
         str, typer.Option(help="auto, elbo, nll, reconstruction, reconstruction_nll, latent, or a sum: auto+latent")
     ] = "auto",
     validation_fraction: Annotated[float, typer.Option(help="held-out fraction for the threshold")] = 0.0,
-    epochs: Annotated[int | None, typer.Option(help="training epochs (default: from the data size)")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="training epochs of MLP VAEs (default: from the data size)")
+    ] = None,
     latent_dim: Annotated[int | None, typer.Option(help="latent dimensions (default: from the data)")] = None,
     calibrate_variance: Annotated[
         bool, typer.Option(help="refit one Gaussian sigma per value after training (images)")
     ] = True,
     models: Annotated[
-        int | None, typer.Option(help="VAEs in the ensemble (default: 5 up to 500 examples, else 1)", min=1)
+        int | None,
+        typer.Option(help="MLP VAEs in the ensemble (default: 5 up to 500 examples of a table, else 1)", min=1),
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     key: Annotated[str | None, typer.Option(help="array name inside a .npz file")] = None,
@@ -49,6 +59,8 @@ def fit_command(
 
     values = read_data(data, key)
     detector = VAEDetector(
+        architecture=architecture,
+        inputs=inputs,
         score=score,
         contamination=contamination,
         validation_fraction=validation_fraction,
@@ -61,7 +73,8 @@ def fit_command(
     detector.save(out)
     flagged = float(np.mean(detector.decision_scores_ > detector.threshold_))
     typer.echo(
-        f"saved detector to {out} ({detector.preprocessor_.kind}, {len(detector.models_)} VAE(s), "
+        f"saved detector to {out} ({detector.preprocessor_.kind}, {len(detector.models_)} {detector.architecture_} "
+        f"VAE(s) on {'+'.join(dict.fromkeys(detector.inputs_))}, "
         f"score {detector.score_}, "
         f"threshold {detector.threshold_:.6g}; {flagged:.1%} of the training data above it)"
     )

@@ -28,14 +28,14 @@ class MLPEncoder(Part):
 
     Args:
         input_shape: shape of one example, e.g. ``[784]`` or ``[1, 28, 28]``.
-        hidden: widths of the hidden layers; the last is the feature width.
+        hidden: widths of the hidden layers; the last is the feature width. Empty: the features are the
+            flattened input itself, so the posterior head makes the encoder linear (a linear-Gaussian VAE,
+            as :mod:`vaekit.anomaly.linear` fits in closed form).
         activation: activation name (see :mod:`vaekit.nn.activations`).
     """
 
     def __init__(self, input_shape: Sequence[int], hidden: Sequence[int] = (512, 512), activation: str = "relu"):
         super().__init__()
-        if not hidden:
-            raise ValueError("an MLP encoder needs at least one hidden layer")
         self.input_shape = tuple(int(s) for s in input_shape)
         self.net, self.out_features = mlp_layers(math.prod(self.input_shape), hidden, activation)
 
