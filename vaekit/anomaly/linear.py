@@ -4,19 +4,18 @@ The model is an ordinary vaekit VAE whose encoder and decoder are single linear 
 
     p(z) = N(0, I),   p(x|z) = N(W z + mu, sigma^2 I),   q(z|x) = N(A (x - mu), diag(s)),
 
-so its marginal likelihood is p(x) = N(mu, W W^T + sigma^2 I) (probabilistic PCA). Its ELBO has no local
-optima that gradient training could end in that are worse than the closed-form fit below (Tipping & Bishop
-1999; Lucas et al. 2019), and with W's columns orthogonal the exact posterior is a diagonal Gaussian, which
-the encoder represents exactly: the ELBO then equals log p(x) for every draw of z, and the importance-sampled
-NLL is exact with a single sample.
+so its marginal likelihood is p(x) = N(mu, W W^T + sigma^2 I), probabilistic PCA (Tipping & Bishop 1999),
+and its parameters can be set in closed form instead of by gradient steps (the linear VAE's ELBO has no
+spurious optima: Lucas et al. 2019). With W's columns orthogonal the exact posterior is a diagonal Gaussian,
+which the encoder represents exactly: the ELBO then equals log p(x) for every draw of z, and the
+importance-sampled NLL is exact with a single sample.
 
 The covariance W W^T + sigma^2 I is the Oracle Approximating Shrinkage estimate (Chen et al. 2010),
 (1 - a) C + a m I, with C the sample covariance, m its mean eigenvalue and a the shrinkage: the value of
 scikit-learn's ``oas``, computed here without its argument checks, which cost more than the whole fit. The
 maximum-likelihood fit (a = 0) overfits the tens of rows a one-class table often has (benchmarks/RESULTS.md,
-"choosing the table model").
-With ``latent_dim`` below the number of features, the discarded directions share one variance, their mean
-(probabilistic PCA's maximum-likelihood sigma^2 given the kept directions).
+"choosing the table model"). With ``latent_dim`` below the number of features, the discarded directions
+share one variance, their mean (probabilistic PCA's maximum-likelihood sigma^2 given the kept directions).
 """
 
 from __future__ import annotations
