@@ -356,12 +356,17 @@ def format_table(rows: dict, args: argparse.Namespace, total: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fit_ratios(means: dict, sets: list[str], lab: str) -> list[float]:
+    """``lab``'s fit time over kNN's on each of ``sets``."""
+    return [means[d][lab][2] / max(means[d]["kNN"][2], 1e-9) for d in sets]
+
+
 def _median_ratio(means: dict, sets: list[str], lab: str) -> float:
-    return float(np.median([means[d][lab][2] / max(means[d]["kNN"][2], 1e-9) for d in sets])) if sets else np.nan
+    return float(np.median(_fit_ratios(means, sets, lab))) if sets else np.nan
 
 
 def _max_ratio(means: dict, sets: list[str], lab: str) -> float:
-    return float(max(means[d][lab][2] / max(means[d]["kNN"][2], 1e-9) for d in sets)) if sets else np.nan
+    return float(max(_fit_ratios(means, sets, lab))) if sets else np.nan
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from vaekit.anomaly import normal_scores as normal_scores_module
 from vaekit.anomaly.linear import fit_linear_vae, marginal_covariance, oas_shrinkage
 from vaekit.anomaly.normal_scores import NormalScores
 
+from .test_latent import two_clusters
+
 
 def correlated(n: int, d: int = 5, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
@@ -171,10 +173,7 @@ def test_mlp_only_arguments_and_foreign_scores_are_refused(linear_detector: VAED
 
 
 def test_linear_latent_score_flags_a_point_between_clusters() -> None:
-    rng = np.random.default_rng(5)
-    z = np.array([[-3.0, 0.0], [3.0, 0.0]])[rng.integers(0, 2, 300)] + 0.3 * rng.normal(size=(300, 2))
-    mixing = np.random.default_rng(0).normal(size=(2, 6))
-    x = z @ mixing + 0.05 * rng.normal(size=(300, 6))
+    x, mixing = two_clusters(300, seed=5)
     detector = VAEDetector(score="latent", inputs="values", latent_dim=2).fit(x)
     between = np.zeros((1, 2)) @ mixing
     scores = detector.decision_function(np.concatenate([between, x[:50]]))

@@ -83,7 +83,7 @@ def default_plan(kind: str, data_shape: list[int], n: int, architecture: str = "
         # 5x kNN's time instead of 1,500x. The values alone miss dependency-digits64 (-0.077 against COPOD);
         # the normal scores alone lose breast_cancer (-0.021) and wine (-0.012); the pair stays within 0.0074.
         inputs = ["values", "normal_scores"] if kind == TABULAR else ["values"]
-        return TrainingPlan({"latent_dim": d}, 0, 0, "nll", len(inputs), 0.0, LINEAR, inputs)
+        return TrainingPlan({"latent_dim": d, "likelihood": "gaussian"}, 0, 0, "nll", len(inputs), 0.0, LINEAR, inputs)
     if kind == TABULAR:
         width = int(min(256, max(32, 4 * d)))
         latent = int(min(32, max(2, round(d / 3))))

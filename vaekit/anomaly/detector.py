@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import shutil
@@ -35,6 +36,8 @@ MEMBER_PREFIX = "member-"  # sub-folders holding an ensemble's other VAEs
 LATENT = "latent"  # the latent-space kNN score (vaekit.anomaly.latent); combines with the others by "+"
 REFERENCE_FILE = "latent_reference.safetensors"  # the training encodings the latent score measures against
 EPOCH_ROWS = 2048  # small training sets are tiled up to about this many rows per epoch
+# Arguments of trained MLP VAEs only: a linear VAE fitted in closed form refuses them unless left at their defaults.
+MLP_ONLY = ("hidden", "likelihood", "epochs", "batch_size", "lr", "lr_schedule", "beta", "n_models")
 
 
 def score_parts(score: str) -> list[str]:
@@ -223,17 +226,8 @@ class VAEDetector(OutlierMixin, BaseEstimator):
 
     def _check_linear_params(self) -> None:
         """The MLP-only arguments are at their defaults (a linear VAE is fitted in closed form)."""
-        defaults = {
-            "hidden": None,
-            "likelihood": "auto",
-            "epochs": None,
-            "batch_size": None,
-            "lr": None,
-            "lr_schedule": "constant",
-            "beta": 1.0,
-            "n_models": "auto",
-        }
-        changed = [name for name, default in defaults.items() if getattr(self, name) != default]
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [name for name in MLP_ONLY if getattr(self, name) != defaults[name].default]
         if changed:
             raise ValueError(
                 f"{', '.join(changed)} only apply to architecture='mlp' (trained MLP VAEs); the linear VAEs are "
@@ -257,7 +251,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
                 raise ValueError(f"validation_fraction {self.validation_fraction} leaves too few training examples")
             held_out, train = data[order[:n_val]], data[order[n_val:]]
         plan = self._plan(prep.kind, prep.data_shape, len(train))
-        if prep.kind == IMAGE and _needs_unit_interval(plan.model.get("likelihood")):
+        if prep.kind == IMAGE and _needs_unit_interval(plan.model["likelihood"]):
             train = train.clamp(0, 1)
         self.architecture_ = plan.architecture
         self.inputs_ = [plan.inputs[i % len(plan.inputs)] for i in range(plan.n_models)]
@@ -460,6 +454,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             zeros = np.zeros((len(data), *self.preprocessor_.data_shape))
             prep = self.preprocessor_
             return Explanation(scores, prep.to_raw_layout(zeros), scores.copy(), prep.columns, prep.kind)
+        views = self._views(data)
         per_model = []
         for i, (model, scales) in enumerate(zip(self.models_, self.score_scales_)):
             pieces = []
@@ -467,7 +462,7 @@ class VAEDetector(OutlierMixin, BaseEstimator):
             for p in parts:
                 if p == LATENT:
                     continue
-                values, rest = score_contributions(model, self._view(self.inputs_[i], data), self._settings(p))
+                values, rest = score_contributions(model, views[self.inputs_[i]], self._settings(p))
                 divide = (scales[p].scale if len(parts) > 1 else 1.0) * member_scale
                 pieces.append((values.double() / divide, rest.double() / divide))
             per_model.append((sum(v for v, _ in pieces), sum(r for _, r in pieces)))
@@ -578,8 +573,6 @@ def _input_names(inputs: str) -> list[str]:
 
 
 def _needs_unit_interval(likelihood: Any) -> bool:
-    if likelihood is None:  # a linear VAE: Gaussian
-        return False
     name = likelihood if isinstance(likelihood, str) else likelihood.get("type")
     return name in ("bernoulli", "categorical", "discretized_logistic")
 

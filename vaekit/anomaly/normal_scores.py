@@ -46,6 +46,8 @@ class NormalScores:
         self._below = [np.concatenate([[0.0], np.cumsum(c, dtype=np.float64)]) for c in self.counts]
         top = float(_ndtri(np.array(1.0 - 0.5 / self.n)))
         self._extremes = (top, -top)  # the scores of ranks 1 - 1/(2n) and 1/(2n): the range's ends
+        self._first = np.array([v[0] for v in self.values])[:, None]  # each column's training range, (D, 1)
+        self._last = np.array([v[-1] for v in self.values])[:, None]
 
     @classmethod
     def fit(cls, x: Tensor) -> NormalScores:
@@ -81,8 +83,7 @@ class NormalScores:
             u[j] = (below[left] + below[left + tied]) / (2.0 * self.n)
         score = _ndtri(np.clip(u, 0.5 / self.n, 1.0 - 0.5 / self.n))
         top, bottom = self._extremes
-        first = np.array([v[0] for v in self.values])[:, None]
-        last = np.array([v[-1] for v in self.values])[:, None]
+        first, last = self._first, self._last
         score = np.where(columns > last, top + (columns - last), score)
         score = np.where(columns < first, bottom - (first - columns), score)
         return torch.from_numpy(np.ascontiguousarray(score.T)).to(dtype=x.dtype, device=x.device).reshape(x.shape)
