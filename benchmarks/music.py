@@ -15,6 +15,10 @@ lie within the data's 5th-95th percentile interval, beside the data's own share.
     # the 2-bar pair at a longer budget, both decoders at once (one process each), cosine learning rate
     python benchmarks/music.py --bars 2 --steps 7680 --max-minutes 60 --beta 0.02 --latent 128 \
         --free-bits-per-bar 32 --lr 2e-3 --lr-schedule cosine --jobs 2
+    # the 16-bar pair at the budget the 2-bar run suggests (about 12 epochs of the transposed windows); not run
+    # here: about 9 hours per model on one CPU thread (3.8 s per step), minutes on a GPU
+    python benchmarks/music.py --collections essenFolksong --bars 16 --steps 9000 --max-minutes 600 --beta 0.02 \
+        --latent 128 --free-bits-per-bar 32 --lr 2e-3 --lr-schedule cosine --transpose 3 --device cuda
 
 A run of other lengths than 2 and 16 bars is recorded under its own title, so the page keeps both.
 """
@@ -38,6 +42,7 @@ from vaekit.music import MelodyEncoding, MusicModel, MusicReport, load_folk_tune
 from vaekit.music.metrics import reconstruction_accuracy, statistics_table, summarize, within_data_range
 from vaekit.registry import build, build_model
 from vaekit.train import fit
+from vaekit.train.device import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import add_entry, machine_note, markdown_table  # noqa: E402
@@ -66,6 +71,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pairs", type=int, default=50)
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="where the models train (cuda, auto, ...); evaluated on the CPU")
     p.add_argument("--no-record", action="store_true")
     return p.parse_args()
 
@@ -108,7 +114,7 @@ def run_one(
     history = fit(
         model, objective, train, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         epochs=epochs, max_steps=max_steps,
-        max_seconds=args.max_minutes * 60, grad_clip=1.0, seed=args.seed, device="cpu", progress=False,
+        max_seconds=args.max_minutes * 60, grad_clip=1.0, seed=args.seed, device=args.device, progress=False,
     )  # fmt: skip
     seconds = time.time() - started
     done = int(getattr(history, "steps", 0) or 0)
@@ -151,6 +157,12 @@ def train_decoders(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
         return list(pool.map(_run_one_thread, *zip(*jobs)))
+
+
+def placement(args) -> str:
+    """Where each model trained, for the settings line."""
+    device = resolve_device(args.device)
+    return "1 CPU thread" if device.type == "cpu" else f"the {device} device"
 
 
 def _stat(s: dict, name: str, digits: int = 2) -> str:
@@ -209,7 +221,7 @@ def main() -> None:
         f"{args.steps} steps (per bars {args.bars}) of batch {args.batch_size} "
         f"(capped at {args.max_minutes} min), LSTM {args.hidden}, "
         f"latent {args.latent}, beta {args.beta}, free bits {args.free_bits_per_bar}/bar (total), transpose "
-        f"+-{args.transpose}, Adam {args.lr:g} ({args.lr_schedule}); 1 CPU thread per model "
+        f"+-{args.transpose}, Adam {args.lr:g} ({args.lr_schedule}); {placement(args)} per model "
         f"({max(args.jobs, 1)} trained at once). Statistics are means; midpoint range = the held-out data's 5th-95th "
         f"percentiles of note density and pitch range. {machine_note()}"
     )
