@@ -98,7 +98,11 @@ def load(directory: str | Path, map_location: str | torch.device = "cpu") -> nn.
 
     Raises:
         ModelFileError: not a vaekit model, an incompatible version, or weights that do not fit.
+        ValueError: ``map_location`` names a device this machine does not have.
     """
+    from vaekit.train.device import resolve_device  # deferred: vaekit.train imports this module
+
+    map_location = resolve_device(map_location)  # a named error for a device this machine lacks, before reading
     directory = Path(directory)
     document = _read_document(directory)
     try:
@@ -112,24 +116,27 @@ def load(directory: str | Path, map_location: str | torch.device = "cpu") -> nn.
         state = load_file(weights_path, device=str(map_location))
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelFileError(f"{weights_path} is not a readable safetensors file: {error}") from error
-    expected = model.state_dict()
+    mismatch = state_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise ModelFileError(f"the weights in {weights_path} do not fit its config: {mismatch}")
+    model.load_state_dict(state)
+    return model.to(map_location).eval()
+
+
+def state_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
+    """How the tensors of ``state`` differ from a model's ``expected`` state dict, on one line ("" when they fit)."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        details = []
-        if missing:
-            details.append(f"missing {missing[:5]}")
-        if unexpected:
-            details.append(f"unexpected {unexpected[:5]}")
-        if wrong:
-            details.append(
-                "wrong shape "
-                + ", ".join(f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in wrong[:5])
-            )
-        raise ModelFileError(f"the weights in {weights_path} do not fit its config: " + "; ".join(details))
-    model.load_state_dict(state)
-    return model.to(map_location).eval()
+    details = []
+    if missing:
+        details.append(f"missing {missing[:5]}")
+    if unexpected:
+        details.append(f"unexpected {unexpected[:5]}")
+    if wrong:
+        shapes = ", ".join(f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in wrong[:5])
+        details.append(f"wrong shape {shapes} (saved vs this model)")
+    return "; ".join(details)
 
 
 def load_extra(directory: str | Path) -> dict[str, Any]:

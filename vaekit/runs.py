@@ -32,6 +32,7 @@ from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save
 from vaekit.models.output import SamplingUnavailableError
 from vaekit.registry import ConfigError, build, build_model
 from vaekit.train.arguments import check_options
+from vaekit.train.callbacks import Callback
 from vaekit.train.checkpointing import has_checkpoint
 
 RUN_CONFIG = "config.yaml"
@@ -232,6 +233,17 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(clean(document), indent=2) + "\n").encode())
 
 
+class RecordConfig(Callback):
+    """Writes the run's ``config.yaml`` when training starts: after fit has accepted the checkpoint of a
+    ``--resume``, so a refused resume (a changed model or data) leaves the run's own config as it was."""
+
+    def __init__(self, out: Path, config: RunConfig):
+        self.path, self.text = Path(out) / RUN_CONFIG, config.to_yaml()
+
+    def on_train_start(self, state: Any) -> None:
+        atomic_write_bytes(self.path, self.text.encode())
+
+
 def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0) -> dict[str, Any]:
     """:func:`vaekit.evaluate.evaluate` (figures a model does not define are None)."""
     from vaekit.evaluate import evaluate
@@ -276,8 +288,8 @@ def train_prepared(
     # Validation data is already in model form: fit's default (the training transform) must not apply again.
     kwargs = {**prepared.fit_kwargs, "run_dir": out, "resume": resume, "seed": config.seed, "transform": transform}
     kwargs["val_transform"] = _unchanged
+    kwargs["callbacks"] = [RecordConfig(out, config)]
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / RUN_CONFIG, config.to_yaml().encode())
     n_params = sum(p.numel() for p in model.parameters())
     log(f"training {config.model['type']} ({n_params:,} parameters) on {dataset.name}: {len(dataset.train)} examples")
     torch.manual_seed(config.seed)

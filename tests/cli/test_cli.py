@@ -161,6 +161,28 @@ def test_resume_continues_the_run(tmp_path):
     assert epochs == [1, 2, 3, 4, 5]
 
 
+def test_a_refused_resume_names_the_misfit_and_leaves_the_run_as_it_was(tmp_path):
+    out = tmp_path / "run"
+    base = [*TINY, "--set", "evaluate.plots=false", "--out", out]
+    assert invoke("train", *base).exit_code == 0
+    config = (out / "config.yaml").read_text()
+    result = invoke("train", "--resume", *base[:-2], "--set", "model.hidden=[16]", "--out", out)
+    assert result.exit_code == 2
+    message = result.output.strip().splitlines()[-1]  # after the "training ..." line
+    assert message.startswith("error: ") and "wrong shape" in message and "(32, 3) vs (16, 3)" in message, message
+    assert (out / "config.yaml").read_text() == config  # the run can still be resumed as it was
+    assert invoke("train", "--resume", *base[:-2], "--set", "train.epochs=4", "--out", out).exit_code == 0
+    assert "epochs: 4" in (out / "config.yaml").read_text()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_the_machine_lacks_is_a_one_line_error(run):
+    for command in ("sample", "reconstruct", "evaluate"):
+        result = invoke(command, run, "--device", "cuda")
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == "error: device 'cuda' was requested but CUDA is not available on this machine"
+
+
 def test_every_command_group_answers_bad_input_with_exit_2(tmp_path):
     """One error convention: a one-line ``error: ...`` and exit code 2, in every command module."""
     missing = str(tmp_path / "missing")

@@ -149,3 +149,19 @@ def test_cli_resume_before_the_first_checkpoint_starts_from_scratch(tmp_path):
     assert result.exit_code == 0, result.output
     assert "no checkpoint" in result.output and "from scratch" in result.output
     assert read_checkpoint(out / "checkpoints" / "last").document["epoch"] == 1
+
+
+def test_resuming_a_run_whose_step_budget_is_spent_changes_nothing(tmp_path):
+    """The budget cut the last epoch (and its validation made it the best): a resume with the same budget
+    closes that epoch again as the first run did, instead of returning an older best epoch's weights."""
+    x, val_x = image_data(64).float() / 16, image_data(16, seed=1).float() / 16
+    first = small_model()
+    kwargs = dict(val_x=val_x, epochs=3, batch_size=8, max_steps=10, run_dir=tmp_path, progress=False)
+    history = fit(first, ELBOObjective(), x, **kwargs)
+    assert history.steps == 10 and history.records[-1]["partial"]
+    again = small_model()
+    resumed = fit(again, ELBOObjective(), x, resume=True, **kwargs)
+    assert resumed.steps == 10 and resumed.best_epoch == history.best_epoch
+    assert [r["val_loss"] for r in resumed.records] == [r["val_loss"] for r in history.records]
+    for name, value in first.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value), name

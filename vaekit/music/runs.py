@@ -20,7 +20,6 @@ import torch
 from vaekit.config import RunConfig
 from vaekit.data.errors import DataError
 from vaekit.decoding import DecodeOptions
-from vaekit.io import atomic_write_bytes
 from vaekit.music.corpus import FOLK_COLLECTIONS, load_melodies, melody_windows, split_tunes
 from vaekit.music.events import Melody, MelodyEncoding
 from vaekit.music.metrics import reconstruction_accuracy, statistics_table, summarize
@@ -102,7 +101,7 @@ def train_music_run(
         The test metrics (also in ``out/metrics.json``).
     """
     from vaekit.evaluate import evaluate
-    from vaekit.runs import METRICS_FILE, MODEL_DIR, RUN_CONFIG, build_run_model, fit_arguments, write_json
+    from vaekit.runs import METRICS_FILE, MODEL_DIR, RecordConfig, build_run_model, fit_arguments, write_json
     from vaekit.train import fit
 
     out = Path(out)
@@ -118,7 +117,6 @@ def train_music_run(
     resolved.model = {k: v for k, v in spec.items() if k not in ("vocab_size", "pad_index", "end_index")}
     resolved.objective, resolved.train = objective_section, train
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / RUN_CONFIG, resolved.to_yaml().encode())
     if report.summary():
         log(f"data: {report.summary()}")
     n_params = sum(p.numel() for p in model.parameters())
@@ -131,7 +129,7 @@ def train_music_run(
     torch.manual_seed(config.seed)
     fit(
         model, objective, splits["train"], None, splits.get("validation"), None,
-        run_dir=out, resume=resume, seed=config.seed, **fit_kwargs,
+        run_dir=out, resume=resume, seed=config.seed, callbacks=[RecordConfig(out, resolved)], **fit_kwargs,
     )  # fmt: skip
     music = MusicModel(model, encoding, config.data.bars)
     music.save(out / MODEL_DIR, extra={"data": {"name": config.data.path or config.data.name}})

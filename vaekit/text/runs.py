@@ -92,7 +92,7 @@ def train_text_run(
         The test metrics (also in ``out/metrics.json``).
     """
     from vaekit.evaluate import evaluate
-    from vaekit.runs import METRICS_FILE, MODEL_DIR, RUN_CONFIG, build_run_model, fit_arguments, write_json
+    from vaekit.runs import METRICS_FILE, MODEL_DIR, RecordConfig, build_run_model, fit_arguments, write_json
     from vaekit.train import fit
 
     out = Path(out)
@@ -127,7 +127,6 @@ def train_text_run(
     resolved.objective, resolved.train = objective_section, train
     resolved.data.max_length = max_length
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / RUN_CONFIG, resolved.to_yaml().encode())
     if report.summary():
         log(f"data: {report.summary()}")
     n_params = sum(p.numel() for p in model.parameters())
@@ -139,7 +138,7 @@ def train_text_run(
     torch.manual_seed(config.seed)
     fit(
         model, objective, splits["train"], targets["train"], splits.get("validation"), targets.get("validation"),
-        run_dir=out, resume=resume, seed=config.seed, **fit_kwargs,
+        run_dir=out, resume=resume, seed=config.seed, callbacks=[RecordConfig(out, resolved)], **fit_kwargs,
     )  # fmt: skip
     text_model = TextModel(model, tokenizer, config.data.long_lines)
     extra = {"data": {"name": corpus.name, "max_length": max_length}, **domain.saved_extra()}

@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from vaekit.io import atomic_write_bytes, save_model, state_tensors
+from vaekit.io import atomic_write_bytes, save_model, state_mismatch, state_tensors
 from vaekit.train.errors import CheckpointError
 from vaekit.version import __version__
 
@@ -165,7 +165,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def load_model_state(model: nn.Module, state: dict[str, Tensor], source: Path) -> None:
-    """Load weights into ``model`` with a clear error when they do not fit."""
+    """Load weights into ``model`` with a clear error, naming the tensors that differ, when they do not fit."""
+    mismatch = state_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise CheckpointError(f"the weights in {source} do not fit this model: {mismatch}")
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

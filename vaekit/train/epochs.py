@@ -66,7 +66,10 @@ class Epochs:
         set_lr(state.optimizers, lr_at(self.lr_schedule, self.lr, state.step, state.total_steps))
         stop = state.history.stopped_early
         for epoch in range(state.history.epochs, state.epochs):
-            reason = None if stop else self.budget_spent(clock=state.step > self.first_step)  # one step at least
+            # Resumed inside an epoch: run it, even on a spent budget, so that an epoch the budget had cut is
+            # closed (validated, recorded, its best weights kept) as the interrupted run closed it.
+            inside = state.batch > 0
+            reason = None if stop or inside else self.budget_spent(clock=state.step > self.first_step)
             if reason is not None:  # spent before this epoch began (by validation, or in a resumed run)
                 state.history.stop_reason, state.history.stopped_early, stop = reason, True, True
             if stop:
@@ -86,8 +89,9 @@ class Epochs:
         self.hooks.on_epoch_start(state)
         self.recorders.on_epoch_start(state)
         constant_lr = self.lr_schedule == "constant"
-        examples, reason = 0, None
-        for batch in range(state.batch, state.steps_per_epoch):
+        examples = 0
+        reason = self.budget_spent(clock=False) if state.batch > 0 else None  # resumed with the budget spent
+        for batch in range(state.batch if reason is None else state.steps_per_epoch, state.steps_per_epoch):
             index = permutation[batch * self.batch_size : (batch + 1) * self.batch_size]
             global_size = index.numel()
             if context.enabled:
