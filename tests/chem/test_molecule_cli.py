@@ -64,6 +64,20 @@ def test_every_selfies_sample_is_a_molecule(run):
     assert not all(is_valid(smiles) for smiles in raw)  # what the molecule options prevent
 
 
+def test_reconstruct_and_interpolate_decode_molecules_as_sampling_does(run):
+    """The shared commands route a molecule run through the molecule decoding rules (never an empty string)."""
+    folder, out, _ = run
+    result = invoke("reconstruct", out, "--data", folder / "mols.smi", "--n", 150)
+    assert result.exit_code == 0, result.output
+    decoded = [line.removeprefix("  -> ") for line in result.output.splitlines() if line.startswith("  -> ")]
+    assert len(decoded) == 150 and all(is_valid(smiles) for smiles in decoded)
+    result = invoke("interpolate", out, "--between", "CCO", "c1ccccc1", "--steps", 6, "--method", "slerp")
+    assert result.exit_code == 0, result.output
+    points = [line.split(". ", 1)[1] for line in result.output.splitlines()]
+    assert len(points) == 6 and all(is_valid(smiles) for smiles in points)
+    assert invoke("interpolate", out, "--between", "CCO", "").exit_code == 2
+
+
 @pytest.mark.slow
 def test_sample_evaluate_and_optimize(run):
     folder, out, _ = run
@@ -72,14 +86,15 @@ def test_sample_evaluate_and_optimize(run):
     assert len((folder / "mols.smi").read_text().splitlines()) == 30 and "validity" in result.output
     result = invoke("evaluate", out, "--moses", "--samples", 40, "--json")
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.output)
+    metrics = json.loads(result.stdout)
+    assert "note: unique@1000 is computed on all 40 valid samples" in result.stderr  # SELFIES: all are valid
     assert {"valid", "unique@1000", "novelty", "FCD/Test", "SNN/TestSF", "Frag/Test", "Scaf/Test", "IntDiv"} <= set(
         metrics
     )
     result = invoke("evaluate", out, "--moses", "--samples", 40, "--json", "--decoding", "greedy")
     assert result.exit_code == 0, result.output
     # Greedy decodings of a barely trained model repeat; MOSES's symbol-by-symbol sampling does not.
-    assert json.loads(result.output)["unique@1000"] < metrics["unique@1000"]
+    assert json.loads(result.stdout)["unique@1000"] < metrics["unique@1000"]
     result = invoke("evaluate", out, "--moses", "--samples", 40, "--decoding", "beam")
     assert result.exit_code != 0 and "--decoding is sample or greedy" in result.output
     result = invoke(

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from vaekit.chem.molecules import DEFAULT_PROPERTIES, is_valid
 from vaekit.decoding import DecodeOptions
+from vaekit.generate import interpolate_latents
 from vaekit.io import ModelFileError, load_extra
 from vaekit.text.model import TextModel
 
@@ -78,11 +79,23 @@ class MoleculeModel:
             y = self.standardize(compute_properties(smiles, self.properties))
         return self.text.latent_means(smiles, y=y)
 
-    def interpolate(self, a: str, b: str, steps: int = 8, options: DecodeOptions | None = None) -> list[str]:
-        """SMILES decoded at ``steps`` evenly spaced points from the latent of ``a`` to that of ``b``."""
+    def interpolate(
+        self,
+        a: str,
+        b: str,
+        steps: int = 8,
+        options: DecodeOptions | None = None,
+        method: str = "lerp",
+        syntax: bool = True,
+    ) -> list[str]:
+        """SMILES decoded at ``steps`` evenly spaced points (``method``: lerp or slerp) from the latent of ``a`` to
+        that of ``b``; ``syntax``: see :meth:`molecule_options`."""
         za, zb = self.latents([a, b])
-        t = torch.linspace(0, 1, steps)[:, None]
-        return self.decode(za + t * (zb - za), options)
+        return self.decode(interpolate_latents(za, zb, steps, method), options, syntax=syntax)
+
+    def reconstruct(self, smiles: list[str], options: DecodeOptions | None = None, syntax: bool = True) -> list[str]:
+        """Each molecule decoded from its posterior mean, under the same decoding rules as :meth:`sample`."""
+        return self.decode(self.latents(smiles), options, syntax=syntax)
 
     def condition(self, target: dict[str, float] | None, n: int) -> Tensor | None:
         """The standardized condition rows for generating at ``target`` (properties not named: the training mean).

@@ -82,12 +82,16 @@ def reconstruct(
 ) -> None:
     """Reconstruct examples (decode their posterior means) and draw them beside the originals (a text model
     prints each sentence and its reconstruction)."""
+    from vaekit.chem.model import is_molecule_model
+    from vaekit.cli.molecules import reconstruct_molecules
     from vaekit.cli.music import is_music_model, reconstruct_music
     from vaekit.cli.text import is_text_model, reconstruct_text
     from vaekit.figures import draw_reconstructions
 
     if is_music_model(run):
         return reconstruct_music(run, data, split, n, beam, out, device)
+    if is_molecule_model(run):  # before the text check: a molecule model is also a text model
+        return reconstruct_molecules(run, text, data, n, beam, device)
     if is_text_model(run):
         return reconstruct_text(run, text, data, n, beam, device)
     loaded = open_run(run, device)
@@ -117,12 +121,16 @@ def interpolate(
 ) -> None:
     """Interpolate in latent space between random pairs of examples and decode (a text model prints the
     homotopy between the two --between sentences)."""
+    from vaekit.chem.model import is_molecule_model
+    from vaekit.cli.molecules import interpolate_molecules
     from vaekit.cli.music import interpolate_music, is_music_model
     from vaekit.cli.text import interpolate_text, is_text_model
     from vaekit.figures import draw_interpolations
 
     if is_music_model(run):
         return interpolate_music(run, between, steps, method, beam, out, device)
+    if is_molecule_model(run):
+        return interpolate_molecules(run, between, steps, method, beam, device)
     if is_text_model(run):
         return interpolate_text(run, between, steps, method, beam, device)
     loaded = open_run(run, device)

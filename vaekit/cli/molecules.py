@@ -57,6 +57,31 @@ def sample_molecules(
     typer.echo(f"{n} molecules: validity {summary['validity']:.3f}, unique among valid {summary['unique']:.3f}")
 
 
+def reconstruct_molecules(
+    run: Path, text: list[str] | None, data: str | None, n: int, beam: int | None, device: str
+) -> None:
+    """Print each molecule and its reconstruction, decoded under the model's SMILES syntax as samples are."""
+    from vaekit.cli.text import print_reconstructions
+
+    model = _open(run, device)
+    print_reconstructions(model.text, text, data, n, lambda texts: model.reconstruct(texts, decode_options(beam=beam)))
+
+
+def interpolate_molecules(
+    run: Path, between: tuple[str, str] | None, steps: int, method: str, beam: int | None, device: str
+) -> None:
+    """Print the molecules decoded along the latent path between two molecules."""
+    if not between or not all(between):
+        raise fail("a molecule model interpolates between two molecules: --between SMILES_A SMILES_B")
+    model = _open(run, device)
+    try:
+        path = model.interpolate(between[0], between[1], steps, decode_options(beam=beam), method)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    for i, smiles in enumerate(path):
+        typer.echo(f"{i}. {smiles}")
+
+
 def evaluate_moses(
     run: Path, n: int, seed: int, processes: int, as_json: bool, device: str, decoding: str = "sample"
 ) -> None:
@@ -78,6 +103,9 @@ def evaluate_moses(
     options = DecodeOptions("sample", temperature=1.0) if decoding == "sample" else DecodeOptions("greedy")
     smiles = model.sample(n, options, seed=seed)
     metrics = moses_metrics(smiles, set(train), processes=processes)
+    n_valid = round(metrics.get("valid", 0.0) * len(smiles))
+    for key in [k for k in metrics if k.startswith("unique@") and int(k.split("@")[1]) > n_valid]:
+        typer.echo(f"note: {key} is computed on all {n_valid} valid samples (as MOSES does): sample more", err=True)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
     else:

@@ -7,6 +7,7 @@ The shared commands call these through one dispatch line each; this module adds 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -74,10 +75,18 @@ def reconstruct_text(
 ) -> None:
     """Print each input and its reconstruction (decoded from the posterior mean)."""
     model = _open(run, device)
+    print_reconstructions(model, text, data, n, lambda texts: model.reconstruct(texts, decode_options(beam=beam)))
+
+
+def print_reconstructions(
+    model: TextModel, text: list[str] | None, data: str | None, n: int, reconstruct: Callable[[list[str]], list[str]]
+) -> None:
+    """Print the first ``n`` of the inputs (``--text`` or the lines of ``--data``), each with ``reconstruct``'s
+    string for it, then a note of truncated lines and unknown symbols."""
     line_report = LineReport()
     texts = _texts(text, data, line_report)[:n]
     model.encode_texts(texts, line_report)  # counts truncation and unknown symbols for the note
-    for original, again in zip(texts, model.reconstruct(texts, decode_options(beam=beam))):
+    for original, again in zip(texts, reconstruct(texts)):
         typer.echo(f"{original}\n  -> {again}")
     _note(line_report)
 
