@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -37,6 +38,11 @@ def test_train_writes_a_text_run(run):
     assert "6 empty line(s) skipped" in output and "word tokenizer" in output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["nll"] > 0 and metrics["perplexity"] > 1 and metrics["data_report"]["empty"] == 6
+    # per real token (end token counted), not per padded position
+    tokens = metrics["tokens_per_example"]
+    assert metrics["bits_per_token"] == pytest.approx(metrics["nll"] / (tokens * math.log(2)))
+    assert metrics["perplexity"] == pytest.approx(2 ** metrics["bits_per_token"])
+    assert metrics["bits_per_dim"] is None and metrics["negative_elbo_bits_per_dim"] is None
     for name in ("samples.txt", "reconstructions.txt", "homotopy.txt", "config.yaml"):
         assert (out / name).is_file()
     assert len((out / "samples.txt").read_text().splitlines()) == 10

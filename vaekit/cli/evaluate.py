@@ -32,6 +32,8 @@ METRIC_ROWS = (
     ("kl", "KL(q(z|x) || p(z)) (nats)"),
     ("nll", "NLL, importance-sampled (nats)"),
     ("bits_per_dim", "NLL (bits/dim)"),
+    ("bits_per_token", "NLL (bits/token, end token counted)"),
+    ("perplexity", "perplexity per token"),
     ("active_units", "active units"),
     ("mutual_information", "mutual information I(x;z) (nats)"),
     ("accuracy", "classification accuracy of q(y|x)"),

@@ -132,7 +132,7 @@ def evaluate_text(run: Path, data: str | None, split: str, k: int, seed: int, de
     """The text run's metrics on ``data`` (a file of lines) or a split of the run's own corpus."""
     from vaekit.evaluate import evaluate
     from vaekit.text.examples import lines_for_run
-    from vaekit.text.runs import per_token_perplexity
+    from vaekit.text.runs import add_token_figures
 
     model = _open(run, device)
     line_report = LineReport()
@@ -140,6 +140,6 @@ def evaluate_text(run: Path, data: str | None, split: str, k: int, seed: int, de
     x = model.encode_texts(lines, line_report, source=source)
     metrics = evaluate(model.model, x, k=k, seed=seed)
     tokens = float((x != model.tokenizer.pad_index).sum(1).float().mean())
-    metrics["perplexity"] = per_token_perplexity(metrics["nll"], tokens) if metrics.get("nll") is not None else None
+    add_token_figures(metrics, tokens)
     _note(line_report)
     return metrics

@@ -44,6 +44,18 @@ def per_token_perplexity(nll_per_example: float, tokens_per_example: float) -> f
     return math.exp(nll_per_example / tokens_per_example)
 
 
+def add_token_figures(metrics: dict[str, Any], tokens_per_example: float) -> dict[str, Any]:
+    """Per-token figures of a text model's metrics, in place: ``tokens_per_example``, ``perplexity`` and
+    ``bits_per_token`` (with the end token counted). The per-dimension figures are dropped: a sentence's
+    dimensions are its padded positions, so they would divide by the longest sentence's length."""
+    nll = metrics.get("nll")
+    metrics["tokens_per_example"] = tokens_per_example
+    metrics["perplexity"] = None if nll is None else per_token_perplexity(nll, tokens_per_example)
+    metrics["bits_per_token"] = None if nll is None else nll / (tokens_per_example * math.log(2))
+    metrics["bits_per_dim"] = metrics["negative_elbo_bits_per_dim"] = None
+    return metrics
+
+
 def text_model_spec(
     config: RunConfig, vocab_size: int, pad_index: int, end_index: int, domain: SequenceDomain | None = None
 ) -> dict[str, Any]:
@@ -150,8 +162,7 @@ def train_text_run(
     metrics = evaluate(model, test, test_y, k=config.evaluate.k, seed=config.seed)
     tokens = float((test != tokenizer.pad_index).sum(1).float().mean())
     metrics = {"data": corpus.name, "split": "test" if "test" in splits else "train", **metrics}
-    metrics["tokens_per_example"] = tokens
-    metrics["perplexity"] = per_token_perplexity(metrics["nll"], tokens) if metrics.get("nll") is not None else None
+    add_token_figures(metrics, tokens)
     metrics["data_report"] = {k: v for k, v in vars(report).items() if k != "notes"}
     metrics.update(domain.finish(text_model, corpus, out, config))
     write_json(out / METRICS_FILE, metrics)
