@@ -74,7 +74,11 @@ def test_sample_reconstruct_interpolate_and_encode_print_text(run):
     assert json.loads(result.output)["perplexity"] > 1
     result = invoke("encode", out, "--data", folder / "lines.txt", "--out", folder / "z.npy")
     assert result.exit_code == 0, result.output
-    assert np.load(folder / "z.npy").shape == (24, 2)
+    z = np.load(folder / "z.npy")  # one row per line of the file: the 6 empty lines are rows of NaN
+    assert z.shape == (30, 2) and "(6 empty: NaN rows)" in result.output
+    empty = np.array([line == "" for line in LINES * 6])
+    assert np.isnan(z[empty]).all() and np.isfinite(z[~empty]).all()
+    assert np.array_equal(z[0], z[5]) and not np.array_equal(z[0], z[1])  # the same sentence, the same row
 
 
 @pytest.mark.parametrize(

@@ -116,15 +116,21 @@ def encode_text(run: Path, data: str | None, out: Path, device: str) -> None:
         raise fail("give --data FILE.txt with one example per line")
     model = _open(run, device)
     line_report = LineReport()
-    texts = read_lines(data, line_report)
+    lines = read_lines(data, line_report, keep_empty=True)
+    texts = [line for line in lines if line]
     model.encode_texts(texts, line_report, source=str(data))
-    means = model.latent_means(texts).numpy()
+    # one row per line of the file: an empty line, which has no latent, gets a row of NaN
+    means = np.full((len(lines), model.model.latent_dim), np.nan, dtype=np.float32)
+    means[[i for i, line in enumerate(lines) if line]] = model.latent_means(texts).numpy()
     out = out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
     buffer = io.BytesIO()
     np.save(buffer, means, allow_pickle=False)
     atomic_write_bytes(out, buffer.getvalue())
     report([out])
-    typer.echo(f"{means.shape[0]} lines -> {means.shape[1]} latent dimensions")
+    empty = len(lines) - len(texts)
+    typer.echo(
+        f"{means.shape[0]} lines -> {means.shape[1]} latent dimensions" + (f" ({empty} empty: NaN rows)" * bool(empty))
+    )
     _note(line_report)
 
 

@@ -59,8 +59,9 @@ class LineReport:
         return "; ".join(parts + self.notes)
 
 
-def read_lines(path: str | Path, report: LineReport | None = None) -> list[str]:
-    """The non-empty lines of a UTF-8 text file, stripped of surrounding whitespace.
+def read_lines(path: str | Path, report: LineReport | None = None, keep_empty: bool = False) -> list[str]:
+    """The non-empty lines of a UTF-8 text file, stripped of surrounding whitespace (every line, the empty ones
+    as "", with ``keep_empty``: for outputs that keep one row per line of the file).
 
     Raises:
         DataError: no such file, a folder, an empty file, a binary file, or no non-empty line.
@@ -88,7 +89,7 @@ def read_lines(path: str | Path, report: LineReport | None = None) -> list[str]:
         report.empty += len(lines) - len(kept)
     if not kept:
         raise DataError(f"{path} has no non-empty line")
-    return kept
+    return lines if keep_empty else kept
 
 
 def encode_lines(
