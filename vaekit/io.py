@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from vaekit.registry import ConfigError, build
@@ -24,10 +24,33 @@ class ModelFileError(ValueError):
     """A folder is not a vaekit model, is from an incompatible version, or its weights do not fit."""
 
 
+def temporary_file(directory: Path, prefix: str, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new file in ``directory`` opened for writing, as (descriptor, path). Unlike ``tempfile.mkstemp``
+    (mode 0600) it gets the permissions of any new file (0666 less the umask): it is renamed into place."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        path = os.path.join(directory, f"{prefix}{secrets.token_hex(6)}{suffix}")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:  # pragma: no cover (a clash of 48 random bits)
+            continue
+
+
+def temporary_folder(directory: Path, prefix: str) -> Path:
+    """A new folder in ``directory`` with the permissions of any new folder (0777 less the umask; not 0700)."""
+    while True:
+        path = Path(directory) / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            path.mkdir(0o777)
+            return path
+        except FileExistsError:  # pragma: no cover (a clash of 48 random bits)
+            continue
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename, so no half-written file remains."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_file(path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -35,6 +58,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write ``tensors`` as a safetensors file, atomically (safetensors' own ``save_file`` makes it mode 0600)."""
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
 
 
 def state_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -58,14 +86,7 @@ def save_model(model: nn.Module, directory: str | Path, extra: dict[str, Any] | 
         "model": {"kind": "model", **model.config()},
         "extra": extra or {},
     }
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".weights.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state_tensors(model), tmp, metadata={"format": "vaekit-model"})
-        os.replace(tmp, directory / WEIGHTS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_safetensors(directory / WEIGHTS_FILE, state_tensors(model), {"format": "vaekit-model"})
     atomic_write_bytes(directory / CONFIG_FILE, json.dumps(document, indent=2).encode())
     return directory
 

@@ -1,6 +1,8 @@
 """The VAE's interface, input checking, and safe save/load."""
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -153,3 +155,20 @@ def test_registry_errors_list_valid_choices():
         vaekit.build_model({"type": "nope"}, [4])
     with pytest.raises(ValueError, match="unknown architecture"):
         build_vae([4], architecture="rnn-ish")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_saved_files_and_checkpoints_get_the_umask_permissions_not_private_ones(tmp_path):
+    """Written through temporary files and renames, they still get a new file's mode (0644 under umask 022)."""
+    from vaekit.train.checkpoint import write_checkpoint
+
+    model = build_vae([1, 4, 4], latent_dim=2, hidden=[4])
+    previous = os.umask(0o022)
+    try:
+        model.save(tmp_path / "model")
+        write_checkpoint(tmp_path / "checkpoints" / "last", model, {"step": 0}, {})
+    finally:
+        os.umask(previous)
+    for path in [*(tmp_path / "model").iterdir(), *(tmp_path / "checkpoints" / "last").iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert stat.S_IMODE((tmp_path / "checkpoints" / "last").stat().st_mode) == 0o755

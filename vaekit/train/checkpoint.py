@@ -17,17 +17,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from vaekit.io import atomic_write_bytes, save_model, state_mismatch, state_tensors
+from vaekit.io import (
+    atomic_write_bytes,
+    save_model,
+    state_mismatch,
+    state_tensors,
+    temporary_folder,
+    write_safetensors,
+)
 from vaekit.train.errors import CheckpointError
 from vaekit.version import __version__
 
@@ -100,19 +106,19 @@ def write_checkpoint(path: str | Path, model: nn.Module, document: dict[str, Any
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a crash during an earlier write
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    tmp = temporary_folder(path.parent, prefix=f".{path.name}.tmp-")
     try:
         if hasattr(model, "config"):
             save_model(model, tmp)
         else:
-            save_file(state_tensors(model), str(tmp / MODEL_FILE), metadata={"format": "vaekit-model"})
+            write_safetensors(tmp / MODEL_FILE, state_tensors(model), {"format": "vaekit-model"})
         cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(cpu, str(tmp / TENSORS_FILE), metadata={"format": CHECKPOINT_FORMAT})
+        write_safetensors(tmp / TENSORS_FILE, cpu, {"format": CHECKPOINT_FORMAT})
         full = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "vaekit_version": __version__}
         atomic_write_bytes(tmp / DOCUMENT_FILE, json.dumps({**full, **document}, indent=1).encode())
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+            old = temporary_folder(path.parent, prefix=f".{path.name}.old-")
             os.replace(path, old / "checkpoint")
         os.replace(tmp, path)
         if old is not None:
