@@ -66,8 +66,8 @@ def _options(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="CPU threads torch may use (default: 1 for training models under 2M parameters, whose "
-            "operations are too small to gain from more, else torch's choice).",
+            help="CPU threads torch and scikit-learn may use (default: 1 for training models under 2M parameters, "
+            "whose operations are too small to gain from more, else the libraries' choice).",
             min=1,
         ),
     ] = None,
@@ -76,8 +76,10 @@ def _options(
     _threads_chosen = threads is not None
     if threads is not None:
         import torch
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(threads)
+        threadpool_limits(threads)  # scikit-learn's OpenMP and BLAS pools too (probes, metrics)
 
 
 @contextlib.contextmanager
