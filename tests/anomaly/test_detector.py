@@ -135,6 +135,17 @@ def test_dataframe_columns_name_the_features(tmp_path) -> None:
         detector.fit(frame.assign(colour="red"))
 
 
+def test_a_table_is_scored_by_column_name_not_position() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(correlated_table(80), columns=[f"f{j}" for j in range(6)])
+    detector = VAEDetector().fit(frame)
+    moved = frame[["f3", "f1", "f0", "f5", "f4", "f2"]]
+    np.testing.assert_array_equal(detector.score_samples(moved), detector.score_samples(frame))
+    np.testing.assert_array_equal(detector.score_samples(frame.to_numpy()), detector.score_samples(frame))
+    with pytest.raises(ValueError, match=r"missing \['f0'\], unexpected \['g0'\]"):
+        detector.score_samples(frame.rename(columns={"f0": "g0"}))
+
+
 def bar_images(n: int, seed: int = 0) -> np.ndarray:
     """uint8 8x8 images of one horizontal bar at a random row (channels-last, 1 channel)."""
     rng = np.random.default_rng(seed)

@@ -97,9 +97,12 @@ class Preprocessor:
         """Check ``data`` against the fitted shape and return float32 model input.
 
         Raises:
-            ValueError: wrong number of features / image size, non-numeric data, NaN or infinity.
+            ValueError: wrong number of features / image size, other column names than the fitted table's,
+                non-numeric data, NaN or infinity.
         """
-        array, _ = as_array(data)
+        array, names = as_array(data)
+        if self.columns is not None and names is not None:
+            array = self._by_name(array, [str(n) for n in names])
         if array.ndim == len(self.raw_shape):  # a single example
             array = array[None]
         if list(array.shape[1:]) != self.raw_shape:
@@ -117,6 +120,21 @@ class Preprocessor:
             values = np.moveaxis(values, -1, 1) if self.channels_last else values
             values = values.reshape(len(values), *self.data_shape)
         return values
+
+    def _by_name(self, array: np.ndarray, names: list[str]) -> np.ndarray:
+        """A named table's columns in the fitted order: a table with its columns moved is scored as it was
+        fitted, and one with other columns is refused (positions alone would mix the features up)."""
+        if names == self.columns:
+            return array
+        missing = [c for c in self.columns if c not in names]
+        unexpected = [c for c in names if c not in self.columns]
+        if missing or unexpected or len(set(names)) != len(names):
+            raise ValueError(
+                f"the data's columns differ from the {len(self.columns)} this detector was fitted on: missing "
+                f"{missing[:5]}, unexpected {unexpected[:5]}"
+                + (" (duplicated names)" * (len(set(names)) != len(names)))
+            )
+        return array[:, [names.index(c) for c in self.columns]]
 
     def to_raw_layout(self, maps: np.ndarray) -> np.ndarray:
         """Per-value maps in model layout ``(N, *data_shape)`` -> the layout of the raw input."""
