@@ -114,6 +114,9 @@ def test_interpolate_needs_two_sentences_and_long_lines_can_be_refused(run):
         ("model.latent_dim=0", "model.latent_dim must be at least 1"),
         ("objective.type=vq", "objective 'vq' does not apply to model"),
         ("train.lr=-1", "train:"),
+        ("data.max_length=-5", "data.max_length must be at least 2"),
+        ("data.max_length=0", "data.max_length must be at least 2"),
+        ("data.tokenizer={type: word, max_vocab: 4}", "max_vocab counts the 4 special tokens"),
     ],
 )
 def test_bad_settings_are_refused_before_a_text_run_writes_anything(run, setting, message):

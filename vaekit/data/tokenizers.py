@@ -207,6 +207,11 @@ def train_tokenizer(spec: str | dict[str, Any], texts: Sequence[str]) -> Tokeniz
 
 def _ranked(counts: Counter, max_vocab: int | None, min_count: int) -> list[str]:
     """Tokens by falling count (ties by the token itself, so vocabularies are reproducible)."""
+    if max_vocab is not None and int(max_vocab) <= len(SPECIALS):
+        raise ConfigError(
+            f"max_vocab counts the {len(SPECIALS)} special tokens ({', '.join(SPECIALS)}): it must exceed "
+            f"{len(SPECIALS)} to leave room for any symbol; got {max_vocab}"
+        )
     ranked = sorted(
         (t for t, c in counts.items() if c >= min_count and t not in SPECIALS), key=lambda t: (-counts[t], t)
     )

@@ -22,7 +22,7 @@ from vaekit.data.lines import LineReport, encode_lines
 from vaekit.data.tokenizers import Tokenizer, train_tokenizer
 from vaekit.decoding import DecodeOptions
 from vaekit.io import atomic_write_bytes
-from vaekit.registry import default_objective
+from vaekit.registry import ConfigError, default_objective
 from vaekit.text.corpus import TextCorpus
 from vaekit.text.domains import SequenceDomain, domain_for
 from vaekit.text.model import TextModel
@@ -114,6 +114,11 @@ def train_text_run(
         raise DataError(f"{corpus.name} has no training lines")
     tokenizer = train_tokenizer(config.data.tokenizer or domain.default_tokenizer, corpus.train)
     longest = max(len(tokenizer.encode(line)) for line in corpus.train)
+    if config.data.max_length is not None and int(config.data.max_length) < 2:
+        raise ConfigError(
+            f"data.max_length must be at least 2 (a symbol and the end token), or null for the longest line; got "
+            f"{config.data.max_length}"
+        )
     max_length = int(config.data.max_length or longest)
     report = corpus.report
     corpus.train, corpus.validation, corpus.test = (
