@@ -107,7 +107,7 @@ def data_arguments(config: RunConfig) -> dict[str, Any]:
     """Keyword arguments of :func:`vaekit.data.load_dataset` from the data section."""
     d = config.data
     return {
-        "name": d.name,
+        "name": None if d.path else d.name,  # the user's data is named after its file or folder, not the default
         "path": d.path,
         "data_dir": d.data_dir,
         "image_size": d.image_size,

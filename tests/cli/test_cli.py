@@ -131,6 +131,7 @@ def test_conditional_table_run_encodes_raw_rows(tmp_path):
     options += ["--set", "model.conditional=true", "--set", "evaluate.plots=false"]
     result = invoke("train", *options, "--out", out)
     assert result.exit_code == 0, result.output
+    assert "on t: " in result.output and json.loads((out / "metrics.json").read_text())["data"] == "t"  # not digits
     config = load_config(out / "config.yaml")
     assert config.model["likelihood"]["type"] == "gaussian" and config.model["conditional"] is True
     # encode reads the raw CSV and applies the standardization saved with the model.
