@@ -67,10 +67,14 @@ def as_rows(images: Tensor | np.ndarray, columns: int) -> np.ndarray:
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
+    """Write the figure in the format its file name asks for (PNG when it has no suffix)."""
     path = Path(path)
     buffer = io.BytesIO()
-    FigureCanvasAgg(figure)
-    figure.savefig(buffer, format="png", dpi=DPI)
+    canvas = FigureCanvasAgg(figure)
+    kind = path.suffix.lower().lstrip(".") or "png"
+    if kind not in canvas.get_supported_filetypes():
+        raise ValueError(f"cannot write a .{kind} picture: {path}; valid: {sorted(canvas.get_supported_filetypes())}")
+    figure.savefig(buffer, format=kind, dpi=DPI)
     atomic_write_bytes(path, buffer.getvalue())
     return path
 

@@ -176,6 +176,15 @@ def test_a_refused_resume_names_the_misfit_and_leaves_the_run_as_it_was(tmp_path
     assert "epochs: 4" in (out / "config.yaml").read_text()
 
 
+def test_pictures_are_written_in_the_format_their_name_asks_for(run, tmp_path):
+    assert invoke("sample", run, "--n", "4", "--out", tmp_path / "s.jpg").exit_code == 0
+    assert (tmp_path / "s.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
+    assert invoke("reconstruct", run, "--n", "4", "--out", tmp_path / "r.pdf").exit_code == 0
+    assert (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
+    result = invoke("sample", run, "--n", "4", "--out", tmp_path / "s.xyz")
+    assert result.exit_code == 2 and result.output.startswith("error: cannot write a .xyz picture")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_device_the_machine_lacks_is_a_one_line_error(run):
     for command in ("sample", "reconstruct", "evaluate"):

@@ -91,7 +91,7 @@ def score_command(
     heatmaps: Annotated[
         Path | None, typer.Option(help="folder for explanation PNGs (default: next to the CSV, images only)")
     ] = None,
-    top: Annotated[int, typer.Option(help="explain this many of the highest-scoring examples")] = 10,
+    top: Annotated[int, typer.Option(help="explain this many of the highest-scoring examples", min=0)] = 10,
     key: Annotated[str | None, typer.Option(help="array name inside a .npz file")] = None,
 ) -> None:
     """Score DATA with a saved detector: a CSV of scores and 0/1 flags, and heat maps for images."""

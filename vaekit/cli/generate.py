@@ -30,7 +30,14 @@ from vaekit.cli.app import (
 def sample(
     run: RunArgument,
     n: Annotated[int, typer.Option("--n", "-n", help="Number of samples.", min=1)] = 100,
-    temperature: Annotated[float, typer.Option(help="Scale of the prior's spread (<1: less variety).")] = 1.0,
+    temperature: Annotated[
+        float,
+        typer.Option(
+            help="Images: scale of the prior's spread (<1: less variety). Text, molecules, music: the token "
+            "temperature (1 alone decodes greedily; add --top-p 1 to sample at 1).",
+            min=0.0,
+        ),
+    ] = 1.0,
     label: Annotated[str | None, typer.Option(help="Class to generate (conditional models), index or name.")] = None,
     seed: SeedOption = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write (.npy beside it for non-image data).")] = Path(

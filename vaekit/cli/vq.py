@@ -193,7 +193,7 @@ def train_prior_command(
     seed: Annotated[int, typer.Option(help="seed of initialization and batches")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
     plots: Annotated[bool, typer.Option(help="draw samples.png and reconstructions.png into the run")] = True,
-    temperature: Annotated[float, typer.Option(help="temperature of the drawn samples")] = 1.0,
+    temperature: Annotated[float, typer.Option(help="temperature of the drawn samples", min=0.0)] = 1.0,
 ) -> None:
     """Train an autoregressive prior over the codes of a trained VQ-VAE run, so `vaekit sample RUN` works."""
     train_prior(
