@@ -146,6 +146,8 @@ def test_conditional_table_run_encodes_raw_rows(tmp_path):
     assert np.array_equal(saved["labels"], labels.numpy())
     # Statistics come from the training split only, so they differ slightly from the whole table's.
     assert saved["mean"].shape == (rows, 3) and np.corrcoef(saved["mean"].ravel(), expected.ravel())[0, 1] > 0.99
+    result = invoke("sample", out, "--label", "2", "--n", "5", "--out", tmp_path / "s.png")
+    assert result.exit_code == 2 and "label 2 is out of range: this model's classes are 0..1" in result.output
     result = invoke("sample", out, "--label", "low", "--n", "5", "--out", tmp_path / "s.png")
     assert result.exit_code == 0, result.output
     samples = np.load(tmp_path / "s.npy")  # non-image data: values in the table's own units

@@ -154,15 +154,23 @@ def report(paths: list[Path]) -> None:
 
 
 def parse_label(loaded: Any, label: str | None) -> int | None:
+    """The class index of ``--label`` (a class name or an index) for a conditional model."""
     if label is None:
         return None
+    conditioner = getattr(loaded.model, "conditioner", None)
+    if conditioner is None:
+        raise fail("--label needs a conditional model (a CVAE, M2, or a VQ-VAE with a class-conditional prior)")
     names = loaded.preprocessing.class_names or []
     if label in names:
         return names.index(label)
     try:
-        return int(label)
+        index = int(label)
     except ValueError:
         raise fail(f"unknown label {label!r}; classes: {names or 'integers'}") from None
+    n_classes = getattr(conditioner, "n_classes", None)
+    if n_classes is not None and not 0 <= index < n_classes:
+        raise fail(f"label {index} is out of range: this model's classes are 0..{n_classes - 1}")
+    return index
 
 
 def main() -> None:

@@ -62,6 +62,9 @@ def sample(
     from vaekit.cli.text import is_text_model, sample_text
     from vaekit.figures import draw_samples
 
+    sequences = is_molecule_model(run) or is_music_model(run) or is_text_model(run)
+    if label is not None and sequences:
+        raise fail("--label applies to conditional image and table models (a conditional molecule model: --target)")
     if is_molecule_model(run):
         from vaekit.cli.molecules import sample_molecules
 

@@ -116,7 +116,8 @@ class TransformerCodePrior(Part):
         if y.numel() == 1 and batch > 1:
             y = y.expand(batch)
         if y.shape != (batch,) or y.min() < 0 or y.max() >= self.n_classes:
-            raise ValueError(f"labels must be {batch} integers in 0..{self.n_classes - 1}, got {tuple(y.shape)}")
+            got = f"shape {tuple(y.shape)}" + (f", values {int(y.min())}..{int(y.max())}" if y.numel() else "")
+            raise ValueError(f"labels must be {batch} integers in 0..{self.n_classes - 1}, got {got}")
         return y
 
     # ------------------------------------------------------------------- maths
