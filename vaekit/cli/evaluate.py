@@ -184,11 +184,14 @@ def encode(
     import numpy as np
     import torch
 
+    from vaekit.cli.music import is_music_model
     from vaekit.cli.text import encode_text, is_text_model
     from vaekit.io import atomic_write_bytes
 
+    if is_music_model(run):
+        raise fail("encode reads images, tables and text; a music run's latents: MusicModel.latent_means in Python")
     if is_text_model(run):
-        return encode_text(run, data, out, device)
+        return encode_text(run, data, split, out, device)
     loaded = open_run(run, device)
     examples, x = load_examples(loaded, data, split)
     y = labels_of(loaded, examples)

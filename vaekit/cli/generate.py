@@ -168,7 +168,12 @@ def traverse(
     device: DeviceOption = "cpu",
 ) -> None:
     """Vary latent dimensions one at a time around an example's latent mean and decode."""
+    from vaekit.cli.music import is_music_model
+    from vaekit.cli.text import is_text_model
     from vaekit.figures import draw_traversal, most_active_dims
+
+    if is_text_model(run) or is_music_model(run):
+        raise fail("traverse draws image and table models; for a sequence model use interpolate --between A B")
 
     loaded = open_run(run, device)
     examples, x = load_examples(loaded, data, split)

@@ -106,19 +106,22 @@ def interpolate_text(
         typer.echo(f"{i}. {line}")
 
 
-def encode_text(run: Path, data: str | None, out: Path, device: str) -> None:
-    """Write the posterior means of the lines of ``data`` to ``out`` (.npy)."""
+def encode_text(run: Path, data: str | None, split: str, out: Path, device: str) -> None:
+    """Write the posterior means of the lines of ``data`` (or of the ``split`` of the run's own corpus) to
+    ``out`` (.npy), one row per line."""
     import numpy as np
 
     from vaekit.io import atomic_write_bytes
+    from vaekit.text.examples import lines_for_run
 
-    if data is None:
-        raise fail("give --data FILE.txt with one example per line")
     model = _open(run, device)
     line_report = LineReport()
-    lines = read_lines(data, line_report, keep_empty=True)
+    if data is None:
+        lines, source = lines_for_run(run, None, split, line_report)
+    else:
+        lines, source = read_lines(data, line_report, keep_empty=True), str(data)
     texts = [line for line in lines if line]
-    model.encode_texts(texts, line_report, source=str(data))
+    model.encode_texts(texts, line_report, source=source)
     # one row per line of the file: an empty line, which has no latent, gets a row of NaN
     means = np.full((len(lines), model.model.latent_dim), np.nan, dtype=np.float32)
     means[[i for i, line in enumerate(lines) if line]] = model.latent_means(texts).numpy()
