@@ -51,6 +51,19 @@ def test_limit_caps_every_split():
 
 
 # -------------------------------------------------------------------- images
+def test_read_data_takes_an_image_folder_as_anomaly_detection_does(tmp_path):
+    from vaekit.data import read_data
+
+    pictures = np.random.default_rng(0).integers(0, 256, (4, 6, 5))
+    for i, picture in enumerate(pictures):
+        _write_png(tmp_path / "images" / f"{i}.png", picture)
+    values = read_data(tmp_path / "images")
+    assert values.dtype == np.uint8 and values.shape == (4, 1, 6, 5)
+    np.testing.assert_array_equal(values[:, 0], pictures)  # the files in name order, pixels unchanged
+    with pytest.raises(DataError, match="no such data file or folder"):
+        read_data(tmp_path / "missing.csv")
+
+
 def test_image_folder_with_class_subfolders_gives_labels(tmp_path):
     rng = np.random.default_rng(0)
     for cls in ("cat", "dog"):

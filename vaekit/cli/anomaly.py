@@ -25,7 +25,7 @@ app.add_typer(anomaly_app, name="anomaly")
 @anomaly_app.command("fit")
 @clean_errors
 def fit_command(
-    data: Annotated[Path, typer.Argument(help="training data: .npy, .npz, .csv or .parquet")],
+    data: Annotated[Path, typer.Argument(help="training data: a folder of images, .npy, .npz, .csv or .parquet")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to save the detector in")],
     contamination: Annotated[float, typer.Option(help="expected fraction of anomalies (sets the threshold)")] = 0.1,
     architecture: Annotated[
@@ -84,7 +84,7 @@ def fit_command(
 @clean_errors
 def score_command(
     detector_dir: Annotated[Path, typer.Argument(help="a folder saved by 'vaekit anomaly fit'")],
-    data: Annotated[Path, typer.Argument(help="data to score: .npy, .npz, .csv or .parquet")],
+    data: Annotated[Path, typer.Argument(help="data to score: a folder of images, .npy, .npz, .csv or .parquet")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="CSV to write (default: DATA stem + _scores.csv)")
     ] = None,

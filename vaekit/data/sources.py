@@ -65,22 +65,27 @@ def read_data(path: str | Path, key: str | None = None) -> Any:
     """The raw examples of a user file, for applications that preprocess them themselves (anomaly detection).
 
     Args:
-        path: a ``.npy``/``.npz`` array file or a ``.csv``/``.parquet`` table.
+        path: a folder of images (all of one size), a ``.npy``/``.npz`` array file or a ``.csv``/``.parquet`` table.
         key: the data array of a ``.npz`` archive (see :func:`~vaekit.data.arrays.read_array_file`).
 
     Returns:
-        A numpy array, or a pandas DataFrame for a table (its column names are kept).
+        A numpy array (uint8 (N, C, H, W) for images), or a pandas DataFrame for a table (its column names kept).
 
     Raises:
         DataError: no such file, an unknown type (the valid ones listed), or an unreadable file.
     """
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such data file or folder: {path}")
+    if path.is_dir():
+        return load_image_folder(path)[0].numpy()
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
         return read_array_file(path, key)[0]
     if suffix in TABLE_SUFFIXES:
         return read_table(path)
-    raise DataError(f"cannot read {path}: unknown file type {suffix!r}; valid: {['.npy', '.npz', *TABLE_SUFFIXES]}")
+    valid = ["a folder of images", ".npy", ".npz", *TABLE_SUFFIXES]
+    raise DataError(f"cannot read {path}: unknown file type {suffix!r}; valid: {valid}")
 
 
 def _take(split: Split, index: Tensor) -> Split:
