@@ -380,10 +380,13 @@ def load_data_for(loaded: LoadedModel, data: str | None = None, split: str = "te
     """
     source = loaded.preprocessing.source
     if data is not None and Path(data).exists():
+        channels, shape = source.get("channels", "auto"), tuple(loaded.model.data_shape)
+        if channels == "auto" and Path(data).is_dir() and len(shape) == 3 and shape[0] in (1, 3):
+            channels = "rgb" if shape[0] == 3 else "grey"  # as the model was trained, whatever this folder holds
         examples, _, _ = read_examples(
             data,
             source.get("image_size"),
-            source.get("channels", "auto"),
+            channels,
             source.get("label_column"),
             loaded.preprocessing.columns,
         )

@@ -178,6 +178,29 @@ def test_a_refused_resume_names_the_misfit_and_leaves_the_run_as_it_was(tmp_path
     assert "epochs: 4" in (out / "config.yaml").read_text()
 
 
+def test_a_model_of_colour_images_reads_a_grey_folder_as_colour(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i in range(12):  # trained on grey pictures and one colour one: an RGB model ("auto" channels)
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(mixed / f"g{i}.png")
+    Image.fromarray(rng.integers(0, 256, (10, 9, 3), dtype=np.uint8)).save(mixed / "c.png")
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(grey / f"{i}.png")
+    out = tmp_path / "run"
+    options = [*TINY, "--set", f"data.path={mixed}", "--set", "data.image_size=8", "--set", "evaluate.plots=false"]
+    result = invoke("train", *options, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert load(out / "model").data_shape == (3, 8, 8)
+    result = invoke("encode", out, "--data", grey, "--out", tmp_path / "z.npy")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "z.npy").shape == (3, 3)
+
+
 def test_pictures_are_written_in_the_format_their_name_asks_for(run, tmp_path):
     assert invoke("sample", run, "--n", "4", "--out", tmp_path / "s.jpg").exit_code == 0
     assert (tmp_path / "s.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
