@@ -49,7 +49,7 @@ def test_long_lines_are_truncated_dropped_or_refused():
     assert tokenizer.decode(ids[1]) == "a b c d"
     report = LineReport()
     assert encode_lines(tokenizer, lines, 4, "drop", report=report).shape == (1, 4) and report.dropped == 1
-    with pytest.raises(DataError, match="line 2 of the data has 6 tokens"):
+    with pytest.raises(DataError, match=r"line 2 of the data \('a b c d e'\) has 6 tokens"):
         encode_lines(tokenizer, lines, 4, "refuse")
     with pytest.raises(DataError, match="no line"):
         encode_lines(tokenizer, ["a b c d e"], 2, "drop")
@@ -62,5 +62,5 @@ def test_symbols_outside_the_vocabulary_are_counted_or_refused():
     report = LineReport()
     ids = encode_lines(tokenizer, ["abx", "yyc"], 5, report=report)
     assert report.unknown == 3 and int((ids == tokenizer.unk_index).sum()) == 3
-    with pytest.raises(DataError, match=r"line 1 of the data has symbols outside the vocabulary: \['x'\]"):
+    with pytest.raises(DataError, match=r"line 1 of the data \('abx'\) has symbols outside the vocabulary: \['x'\]"):
         encode_lines(tokenizer, ["abx"], 5, on_unknown="refuse")

@@ -122,19 +122,19 @@ def encode_lines(
     report = report if report is not None else LineReport()
     rows = []
     for number, line in enumerate(lines, 1):
+        # the line's start too: a split of a shuffled file does not keep the file's line numbers
+        where = f"line {number} of {source} ({line[:40]!r}{'...' if len(line) > 40 else ''})"
         try:
             ids = tokenizer.encode(line)
         except UnknownSymbolError as error:
-            raise UnknownSymbolError(f"line {number} of {source}: {error}") from None
+            raise UnknownSymbolError(f"{where}: {error}") from None
         unknown = ids.count(tokenizer.unk_index)
         if unknown and on_unknown == "refuse":
             missing = sorted(set(tokenizer.unknown_tokens(line)))[:5]
-            raise DataError(f"line {number} of {source} has symbols outside the vocabulary: {missing}")
+            raise DataError(f"{where} has symbols outside the vocabulary: {missing}")
         if len(ids) > max_length:
             if on_long == "refuse":
-                raise DataError(
-                    f"line {number} of {source} has {len(ids)} tokens (end token included); the maximum is {max_length}"
-                )
+                raise DataError(f"{where} has {len(ids)} tokens (end token included); the maximum is {max_length}")
             if on_long == "drop":
                 report.dropped += 1
                 continue
