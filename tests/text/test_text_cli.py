@@ -79,6 +79,16 @@ def test_sample_reconstruct_interpolate_and_encode_print_text(run):
     empty = np.array([line == "" for line in LINES * 6])
     assert np.isnan(z[empty]).all() and np.isfinite(z[~empty]).all()
     assert np.array_equal(z[0], z[5]) and not np.array_equal(z[0], z[1])  # the same sentence, the same row
+    result = invoke("encode", out, "--split", "train", "--out", folder / "own.npy")  # the run's own lines
+    assert result.exit_code == 0, result.output
+    own = np.load(folder / "own.npy")  # the training split: the 24 lines less those held out
+    assert 0 < len(own) < 24 and f"{len(own)} lines -> 2 latent dimensions" in result.output
+    result = invoke("traverse", out)
+    assert result.exit_code == 2 and "interpolate --between" in result.output
+    result = invoke("sample", out, "--n", "3", "--out", folder / "s.txt")
+    assert result.exit_code == 0 and (folder / "s.txt").read_text().splitlines() == result.output.splitlines()[:3]
+    result = invoke("sample", out, "--beam", "3", "--top-k", "2")
+    assert result.exit_code == 2 and "--beam finds the most likely strings" in result.output
 
 
 @pytest.mark.parametrize(

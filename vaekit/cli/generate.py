@@ -72,7 +72,7 @@ def sample(
     if is_music_model(run):
         return sample_music(run, n, temperature, top_k, top_p, beam, seed, out, device)
     if is_text_model(run):
-        return sample_text(run, n, temperature, top_k, top_p, beam, seed, device)
+        return sample_text(run, n, temperature, top_k, top_p, beam, seed, device, out)
     loaded = open_run(run, device)
     report(draw_samples(loaded.model, loaded.preprocessing, out, n, temperature, parse_label(loaded, label), seed))
 
@@ -142,7 +142,7 @@ def interpolate(
     if is_molecule_model(run):
         return interpolate_molecules(run, between, steps, method, beam, device)
     if is_text_model(run):
-        return interpolate_text(run, between, steps, method, beam, device)
+        return interpolate_text(run, between, steps, method, beam, device, out)
     loaded = open_run(run, device)
     examples, x = load_examples(loaded, data, split)
     paths = draw_interpolations(

@@ -35,6 +35,10 @@ def decode_options(
     (``--top-p 1`` samples from the whole distribution); otherwise greedy decoding."""
     try:
         if beam is not None and beam > 1:
+            if temperature != 1.0 or top_k is not None or top_p is not None:
+                raise ValueError(
+                    "--beam searches for the most likely strings: it takes no --temperature/--top-k/--top-p"
+                )
             return DecodeOptions("beam", beam=beam)
         if temperature != 1.0 or top_k is not None or top_p is not None:
             return DecodeOptions("sample", temperature=temperature, top_k=top_k, top_p=top_p)
@@ -62,12 +66,22 @@ def _note(line_report: LineReport) -> None:
 
 def sample_text(
     run: Path, n: int, temperature: float, top_k: int | None, top_p: float | None, beam: int | None, seed: int,
-    device: str,
+    device: str, out: Path | None = None,
 ) -> None:  # fmt: skip
     """Print ``n`` sentences decoded from prior draws."""
     model = _open(run, device)
-    for line in model.sample(n, decode_options(temperature, top_k, top_p, beam), seed=seed):
+    lines = model.sample(n, decode_options(temperature, top_k, top_p, beam), seed=seed)
+    for line in lines:
         typer.echo(line)
+    _write_if_text_file(out, lines)
+
+
+def _write_if_text_file(out: Path | None, lines: list[str]) -> None:
+    """Also write the printed lines to ``--out`` when it names a .txt file (the default picture name is ignored)."""
+    if out is not None and out.suffix.lower() == ".txt":
+        from vaekit.text.runs import write_text
+
+        report([write_text(out, lines)])
 
 
 def reconstruct_text(
@@ -92,8 +106,9 @@ def print_reconstructions(
 
 
 def interpolate_text(
-    run: Path, between: tuple[str, str] | None, steps: int, method: str, beam: int | None, device: str
-) -> None:
+    run: Path, between: tuple[str, str] | None, steps: int, method: str, beam: int | None, device: str,
+    out: Path | None = None,
+) -> None:  # fmt: skip
     """Print the homotopy between two sentences."""
     if not between or not all(between):
         raise fail('a text model interpolates between two sentences: --between "sentence a" "sentence b"')
@@ -104,6 +119,7 @@ def interpolate_text(
         raise fail(str(error)) from None
     for i, line in enumerate(path):
         typer.echo(f"{i}. {line}")
+    _write_if_text_file(out, path)
 
 
 def encode_text(run: Path, data: str | None, split: str, out: Path, device: str) -> None:

@@ -179,7 +179,7 @@ def _count(module: torch.nn.Module) -> int:
 @clean_errors
 def train_prior_command(
     run: Annotated[Path, typer.Argument(help="a run folder whose model is a vqvae")],
-    epochs: Annotated[int, typer.Option(help="passes over the training codes")] = 30,
+    epochs: Annotated[int, typer.Option(help="passes over the training codes", min=1)] = 30,
     batch_size: Annotated[int, typer.Option(help="code grids per step")] = 128,
     lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
     width: Annotated[int, typer.Option(help="Transformer width")] = 128,
