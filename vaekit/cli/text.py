@@ -36,9 +36,7 @@ def decode_options(
     try:
         if beam is not None and beam > 1:
             if temperature != 1.0 or top_k is not None or top_p is not None:
-                raise ValueError(
-                    "--beam searches for the most likely strings: it takes no --temperature/--top-k/--top-p"
-                )
+                raise ValueError("--beam finds the most likely strings: it takes no --temperature, --top-k or --top-p")
             return DecodeOptions("beam", beam=beam)
         if temperature != 1.0 or top_k is not None or top_p is not None:
             return DecodeOptions("sample", temperature=temperature, top_k=top_k, top_p=top_p)
