@@ -24,7 +24,7 @@ class ModelFileError(ValueError):
     """A folder is not a vaekit model, is from an incompatible version, or its weights do not fit."""
 
 
-def temporary_file(directory: Path, prefix: str, suffix: str = ".tmp") -> tuple[int, str]:
+def _temporary_file(directory: Path, prefix: str, suffix: str = ".tmp") -> tuple[int, str]:
     """A new file in ``directory`` opened for writing, as (descriptor, path). Unlike ``tempfile.mkstemp``
     (mode 0600) it gets the permissions of any new file (0666 less the umask): it is renamed into place."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -50,7 +50,7 @@ def temporary_folder(directory: Path, prefix: str) -> Path:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename, so no half-written file remains."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_file(path.parent, prefix=f".{path.name}.")
+    fd, tmp = _temporary_file(path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -71,15 +71,11 @@ def interpolate_molecules(
     run: Path, between: tuple[str, str] | None, steps: int, method: str, beam: int | None, device: str
 ) -> None:
     """Print the molecules decoded along the latent path between two molecules."""
-    if not between or not all(between):
-        raise fail("a molecule model interpolates between two molecules: --between SMILES_A SMILES_B")
-    model = _open(run, device)
-    try:
-        path = model.interpolate(between[0], between[1], steps, decode_options(beam=beam), method)
-    except ValueError as error:
-        raise fail(str(error)) from None
-    for i, smiles in enumerate(path):
-        typer.echo(f"{i}. {smiles}")
+    from vaekit.cli.text import print_homotopy
+
+    usage = "a molecule model interpolates between two molecules: --between SMILES_A SMILES_B"
+    options = decode_options(beam=beam)
+    print_homotopy(between, lambda a, b: _open(run, device).interpolate(a, b, steps, options, method), usage)
 
 
 def evaluate_moses(

@@ -108,16 +108,25 @@ def interpolate_text(
     out: Path | None = None,
 ) -> None:  # fmt: skip
     """Print the homotopy between two sentences."""
+    usage = 'a text model interpolates between two sentences: --between "sentence a" "sentence b"'
+    options = decode_options(beam=beam)
+    print_homotopy(between, lambda a, b: _open(run, device).interpolate(a, b, steps, options, method), usage, out)
+
+
+def print_homotopy(
+    between: tuple[str, str] | None, path: Callable[[str, str], list[str]], usage: str, out: Path | None = None
+) -> None:
+    """Print ``path(a, b)``, the strings decoded between the two ``--between`` inputs, numbered (and write them
+    to ``out`` when it names a .txt file); ``usage`` is the error for a missing input."""
     if not between or not all(between):
-        raise fail('a text model interpolates between two sentences: --between "sentence a" "sentence b"')
-    model = _open(run, device)
+        raise fail(usage)
     try:
-        path = model.interpolate(between[0], between[1], steps, decode_options(beam=beam), method)
+        strings = path(*between)
     except ValueError as error:
         raise fail(str(error)) from None
-    for i, line in enumerate(path):
+    for i, line in enumerate(strings):
         typer.echo(f"{i}. {line}")
-    _write_if_text_file(out, path)
+    _write_if_text_file(out, strings)
 
 
 def encode_text(run: Path, data: str | None, split: str, out: Path, device: str) -> None:
