@@ -171,7 +171,6 @@ def evaluate_text(run: Path, data: str | None, split: str, k: int, seed: int, de
     lines, source = lines_for_run(run, data, split, line_report)
     x = model.encode_texts(lines, line_report, source=source)
     metrics = evaluate(model.model, x, k=k, seed=seed)
-    tokens = float((x != model.tokenizer.pad_index).sum(1).float().mean())
-    add_token_figures(metrics, tokens)
+    add_token_figures(metrics, x, model.tokenizer.pad_index)
     _note(line_report)
     return metrics

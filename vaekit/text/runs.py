@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from vaekit.config import RunConfig
 from vaekit.data.errors import DataError
@@ -44,11 +45,13 @@ def per_token_perplexity(nll_per_example: float, tokens_per_example: float) -> f
     return math.exp(nll_per_example / tokens_per_example)
 
 
-def add_token_figures(metrics: dict[str, Any], tokens_per_example: float) -> dict[str, Any]:
-    """Per-token figures of a text model's metrics, in place: ``tokens_per_example``, ``perplexity`` and
-    ``bits_per_token`` (with the end token counted). The per-dimension figures are dropped: a sentence's
-    dimensions are its padded positions, so they would divide by the longest sentence's length."""
+def add_token_figures(metrics: dict[str, Any], ids: Tensor, pad_index: int) -> dict[str, Any]:
+    """Per-token figures of a text model's metrics on the encoded examples ``ids``, in place:
+    ``tokens_per_example``, ``perplexity`` and ``bits_per_token`` (with the end token counted). The
+    per-dimension figures are dropped: a sentence's dimensions are its padded positions, so they would divide by
+    the longest sentence's length."""
     nll = metrics.get("nll")
+    tokens_per_example = float((ids != pad_index).sum(1).float().mean())
     metrics["tokens_per_example"] = tokens_per_example
     metrics["perplexity"] = None if nll is None else per_token_perplexity(nll, tokens_per_example)
     metrics["bits_per_token"] = None if nll is None else nll / (tokens_per_example * math.log(2))
@@ -112,13 +115,13 @@ def train_text_run(
     corpus = domain.load_corpus(config)
     if not corpus.train:
         raise DataError(f"{corpus.name} has no training lines")
-    tokenizer = train_tokenizer(config.data.tokenizer or domain.default_tokenizer, corpus.train)
-    longest = max(len(tokenizer.encode(line)) for line in corpus.train)
     if config.data.max_length is not None and int(config.data.max_length) < 2:
         raise ConfigError(
             f"data.max_length must be at least 2 (a symbol and the end token), or null for the longest line; got "
             f"{config.data.max_length}"
         )
+    tokenizer = train_tokenizer(config.data.tokenizer or domain.default_tokenizer, corpus.train)
+    longest = max(len(tokenizer.encode(line)) for line in corpus.train)
     max_length = int(config.data.max_length or longest)
     report = corpus.report
     corpus.train, corpus.validation, corpus.test = (
@@ -165,9 +168,8 @@ def train_text_run(
     # A conditional model (e.g. a molecule VAE at target properties) is evaluated at the examples' own conditions.
     test_y = targets.get("test" if "test" in splits else "train") if model.conditioner is not None else None
     metrics = evaluate(model, test, test_y, k=config.evaluate.k, seed=config.seed)
-    tokens = float((test != tokenizer.pad_index).sum(1).float().mean())
     metrics = {"data": corpus.name, "split": "test" if "test" in splits else "train", **metrics}
-    add_token_figures(metrics, tokens)
+    add_token_figures(metrics, test, tokenizer.pad_index)
     metrics["data_report"] = {k: v for k, v in vars(report).items() if k != "notes"}
     metrics.update(domain.finish(text_model, corpus, out, config))
     write_json(out / METRICS_FILE, metrics)
