@@ -233,6 +233,27 @@ def test_every_command_group_answers_bad_input_with_exit_2(tmp_path):
         assert result.output.strip().startswith("error: ") and len(result.output.strip().splitlines()) == 1
 
 
+def test_click_usage_errors_are_one_line_exit_2(tmp_path):
+    """click's own checks (option ranges, missing values and arguments, unknown commands) follow the same
+    convention, not click's usage text and boxed panel; help still works."""
+    missing = str(tmp_path / "missing")
+    for args, expected in (
+        (["sample", missing, "--n", "0"], "'--n'"),
+        (["sample", missing, "--top-k"], "'--top-k' requires an argument"),
+        (["sample"], "Missing argument"),
+        (["--threads", "0", "sample", missing], "'--threads'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (args, result.output)
+        assert result.stdout == ""  # the line goes to stderr
+    for args in (["--help"], ["sample", "--help"]):
+        result = invoke(*args)
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
 def test_config_command_shows_keys_and_overrides():
     result = invoke("config", "--set", "train.epochs=9")
     assert result.exit_code == 0 and "epochs: 9" in result.output

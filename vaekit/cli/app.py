@@ -14,11 +14,42 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 BAD_INPUT_EXIT_CODE = 2
 
+# Recent typer vendors click (typer._click), older typer uses click itself: reach click's classes through
+# typer's public BadParameter, which is a UsageError, which is a ClickException, in both.
+_ClickException: type[Exception] = typer.BadParameter.__base__.__base__
+
+
+class _OneLineErrorGroup(TyperGroup):
+    """The root command group: click's own usage errors (a bad or missing option value, an unknown command)
+    print one ``error: ...`` line like every other bad input, instead of usage text and a boxed panel."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _one_line_click_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_click_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line_click_errors() -> Iterator[None]:
+    try:
+        yield
+    except _ClickException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            raise  # the help is already printed (typer's own check, by name)
+        typer.echo(f"error: {error.format_message()}", err=True)  # type: ignore[attr-defined]
+        raise typer.Exit(error.exit_code) from None  # type: ignore[attr-defined]  (Exit ends quietly)
+
+
 app = typer.Typer(
     name="vaekit",
+    cls=_OneLineErrorGroup,
     help="Variational autoencoders: train a run folder, then draw, evaluate and encode with it.",
     no_args_is_help=True,
     add_completion=False,
