@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from torch import nn
@@ -232,8 +232,17 @@ def build_model(spec: dict[str, Any], data_shape: Any) -> Any:
     """
     spec = dict(spec)
     name = spec.pop("type", "vae")
+    check_model_arguments(name, spec)
+    return _BUILDERS[name](data_shape, **spec)
+
+
+def check_model_arguments(name: str, arguments: Iterable[str]) -> None:
+    """Refuse argument names the model builder ``name`` does not take.
+
+    Raises:
+        ConfigError: unknown builder or unknown argument(s), with the valid ones listed.
+    """
     valid = list(builder_arguments(name))
-    unknown = [k for k in spec if k not in valid]
+    unknown = [k for k in arguments if k not in valid]
     if unknown:
         raise ConfigError(f"model {name!r} got unknown argument(s) {unknown}; valid arguments: {valid}")
-    return _BUILDERS[name](data_shape, **spec)

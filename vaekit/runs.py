@@ -30,7 +30,7 @@ from vaekit.config import RunConfig, TrainConfig, config_from_dict, model_spec, 
 from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, read_examples
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
 from vaekit.models.output import SamplingUnavailableError
-from vaekit.registry import ConfigError, build, build_model
+from vaekit.registry import ConfigError, build, build_model, check_model_arguments
 from vaekit.train.arguments import check_options
 from vaekit.train.callbacks import Callback
 from vaekit.train.checkpointing import has_checkpoint
@@ -242,6 +242,29 @@ class RecordConfig(Callback):
 
     def on_train_start(self, state: Any) -> None:
         atomic_write_bytes(self.path, self.text.encode())
+
+
+def check_model_section(config: RunConfig) -> None:
+    """Refuse model keys that the builder the run would use does not take, as training would, without reading
+    the data: the builder is ``model.type`` or the default of the run's kind (music, text and molecules, or
+    images and tables).
+
+    Raises:
+        ConfigError: an unknown model type or key, with the valid ones listed.
+    """
+    from vaekit.music.runs import MUSIC_MODEL_DEFAULTS, is_music_config
+    from vaekit.text.domains import domain_for
+
+    if is_music_config(config):
+        default = MUSIC_MODEL_DEFAULTS["type"]
+    elif (domain := domain_for(config)) is not None:
+        default = domain.model_defaults["type"]
+    else:
+        default = "vae"
+    # `conditional` is a key of every model section (it becomes n_classes or a property head), not an argument.
+    check_model_arguments(
+        config.model.get("type", default), [k for k in config.model if k not in ("type", "conditional")]
+    )
 
 
 def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0) -> dict[str, Any]:

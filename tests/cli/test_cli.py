@@ -258,3 +258,18 @@ def test_config_command_shows_keys_and_overrides():
     result = invoke("config", "--set", "train.epochs=9")
     assert result.exit_code == 0 and "epochs: 9" in result.output
     assert "binarize" in invoke("config", "--keys").output
+
+
+def test_config_command_refuses_model_keys_that_train_refuses():
+    """The model section is free-form YAML; `vaekit config` checks its keys against the builder train would use."""
+    result = invoke("config", "--set", "model.latent_dims=4")
+    assert result.exit_code == 2 and result.output.startswith(
+        "error: model 'vae' got unknown argument(s) ['latent_dims']"
+    )
+    assert "latent_dim" in result.output and len(result.output.strip().splitlines()) == 1
+    assert invoke("config", "--set", "model.type=nope").exit_code == 2
+    # The builder is the run kind's default: a text run's sequence VAE takes embed_dim, not image channels.
+    assert invoke("config", "--set", "data.name=ptb", "--set", "model.embed_dim=100").exit_code == 0
+    result = invoke("config", "--set", "data.name=ptb", "--set", "model.channels=[8]")
+    assert result.exit_code == 2 and "model 'sequence_vae'" in result.output
+    assert invoke("config", "--set", "model.conditional=true", "--set", "model.latent_dim=4").exit_code == 0

@@ -19,8 +19,11 @@ def show_config(
 ) -> None:
     """Print a config (the defaults, or CONFIG) with overrides applied, as `vaekit train` would read it."""
     from vaekit.config import describe_options, load_config
+    from vaekit.runs import check_model_section
 
     if keys:
         typer.echo(describe_options())
         return
-    typer.echo(load_config(config, list(set_ or [])).to_yaml(), nl=False)
+    run_config = load_config(config, list(set_ or []))
+    check_model_section(run_config)  # the model section is free-form in the YAML: its keys are the builder's
+    typer.echo(run_config.to_yaml(), nl=False)
