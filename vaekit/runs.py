@@ -279,6 +279,13 @@ def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: 
     return metrics
 
 
+def evaluation_notice(split: str, examples: int, k: int, then: str | None = None) -> str:
+    """The status line a run logs before its last step, which shows no progress bar and can take minutes:
+    the importance-sampled likelihood decodes ``k`` latent samples of every example."""
+    after = f", then {then}" if then else ""
+    return f"evaluating on the {split} split ({examples:,} examples, k={k} importance samples each){after}..."
+
+
 def train_run(
     config: RunConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -320,6 +327,8 @@ def train_prepared(
     model_dir = save_model(model, out / MODEL_DIR, extra={"data": prep.to_dict()})
     log(f"model saved in {model_dir}")
     test_x, test_y = prep.eval_inputs(dataset.test.x), _labels_for(model, dataset.test)
+    then = "drawing the pictures" if config.evaluate.plots else None
+    log(evaluation_notice("test", len(test_x), config.evaluate.k, then))
     metrics = evaluate_model(model, test_x, test_y, k=config.evaluate.k, seed=config.seed)
     metrics = {"data": dataset.name, "split": "test", **metrics}
     write_json(out / METRICS_FILE, metrics)

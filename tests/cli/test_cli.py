@@ -28,11 +28,17 @@ def invoke(*args: str):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def trained(tmp_path_factory):
+    """The run folder of a tiny training, and what the command printed."""
     out = tmp_path_factory.mktemp("cli") / "run"
     result = invoke("train", *TINY, "--out", out)
     assert result.exit_code == 0, result.output
-    return out
+    return out, result.output
+
+
+@pytest.fixture(scope="module")
+def run(trained):
+    return trained[0]
 
 
 def test_train_writes_a_complete_run_folder(run):
@@ -50,6 +56,15 @@ def test_train_writes_a_complete_run_folder(run):
     assert config.train.epochs == 3 and config.model["latent_dim"] == 3 and config.train.optimizer is not None
     assert config.model["conditional"] is False and config.objective["type"] == "elbo"
     assert load(run / "model").latent_dim == 3
+
+
+def test_train_announces_its_final_evaluation(trained):
+    """The last step (k importance samples per test example, then the pictures) has no progress bar: a line
+    says what it is doing, after the model is saved and before the metrics."""
+    output = trained[1]
+    notice = "evaluating on the test split (100 examples, k=5 importance samples each), then drawing the pictures..."
+    assert notice in output
+    assert output.index("model saved in") < output.index(notice) < output.index("bits/dim")
 
 
 def test_evaluate_reproduces_the_runs_metrics(run):

@@ -64,6 +64,7 @@ def run(folder):
 def test_train_writes_a_music_run(run):
     out, output = run
     assert "1 tune(s) shorter than one window" in output and "per-step accuracy, free-running" in output
+    assert "k=2 importance samples each), then sampling and writing melodies..." in output
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["accuracy_free_running"] <= 1 and metrics["data_report"]["short"] == 1
     assert set(metrics["statistics_samples"]) == {"pitch_range", "note_density", "repeated_note_rate", "in_key_rate"}

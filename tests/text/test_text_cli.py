@@ -36,6 +36,9 @@ def run(tmp_path_factory):
 def test_train_writes_a_text_run(run):
     folder, out, output = run
     assert "6 empty line(s) skipped" in output and "word tokenizer" in output
+    assert (
+        "evaluating on the test split (" in output and "k=4 importance samples each), then writing examples" in output
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["nll"] > 0 and metrics["perplexity"] > 1 and metrics["data_report"]["empty"] == 6
     # per real token (end token counted), not per padded position

@@ -101,7 +101,15 @@ def train_music_run(
         The test metrics (also in ``out/metrics.json``).
     """
     from vaekit.evaluate import evaluate
-    from vaekit.runs import METRICS_FILE, MODEL_DIR, RecordConfig, build_run_model, fit_arguments, write_json
+    from vaekit.runs import (
+        METRICS_FILE,
+        MODEL_DIR,
+        RecordConfig,
+        build_run_model,
+        evaluation_notice,
+        fit_arguments,
+        write_json,
+    )
     from vaekit.train import fit
 
     out = Path(out)
@@ -137,6 +145,8 @@ def train_music_run(
     test = splits.get("test", splits["train"])
     metrics: dict[str, Any] = {"data": config.data.path or config.data.name}
     metrics["split"] = "test" if "test" in splits else "train"
+    then = "sampling and writing melodies" if config.evaluate.plots else "sampling"  # music_metrics samples
+    log(evaluation_notice(metrics["split"], len(test), config.evaluate.k, then))
     metrics.update(evaluate(model, test, k=config.evaluate.k, seed=config.seed))
     metrics.update(music_metrics(music, test, seed=config.seed))
     metrics["data_report"] = report.as_dict()

@@ -107,7 +107,15 @@ def train_text_run(
         The test metrics (also in ``out/metrics.json``).
     """
     from vaekit.evaluate import evaluate
-    from vaekit.runs import METRICS_FILE, MODEL_DIR, RecordConfig, build_run_model, fit_arguments, write_json
+    from vaekit.runs import (
+        METRICS_FILE,
+        MODEL_DIR,
+        RecordConfig,
+        build_run_model,
+        evaluation_notice,
+        fit_arguments,
+        write_json,
+    )
     from vaekit.train import fit
 
     out = Path(out)
@@ -164,11 +172,13 @@ def train_text_run(
     extra = {"data": {"name": corpus.name, "max_length": max_length}, **domain.saved_extra()}
     text_model.save(out / MODEL_DIR, extra=extra)
     log(f"model saved in {out / MODEL_DIR} ({time.time() - started:.0f} s of training)")
-    test = splits.get("test", splits["train"])
+    split = "test" if "test" in splits else "train"
+    test = splits[split]
     # A conditional model (e.g. a molecule VAE at target properties) is evaluated at the examples' own conditions.
-    test_y = targets.get("test" if "test" in splits else "train") if model.conditioner is not None else None
+    test_y = targets.get(split) if model.conditioner is not None else None
+    log(evaluation_notice(split, len(test), config.evaluate.k, "writing examples" if config.evaluate.plots else None))
     metrics = evaluate(model, test, test_y, k=config.evaluate.k, seed=config.seed)
-    metrics = {"data": corpus.name, "split": "test" if "test" in splits else "train", **metrics}
+    metrics = {"data": corpus.name, "split": split, **metrics}
     add_token_figures(metrics, test, tokenizer.pad_index)
     metrics["data_report"] = {k: v for k, v in vars(report).items() if k != "notes"}
     metrics.update(domain.finish(text_model, corpus, out, config))
