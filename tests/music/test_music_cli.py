@@ -71,6 +71,9 @@ def test_train_writes_a_music_run(run):
     assert metrics["statistics_data"]["in_key_rate"]["mean"] == 1.0  # every tune is on the C major scale
     for name in ("sample_0.mid", "sample_0.wav", "sample.png", "reconstruction.png", "interpolation_6.mid"):
         assert (out / "melodies" / name).is_file(), name
+    originals = sorted((out / "melodies").glob("original_*.mid"))
+    reconstructions = sorted((out / "melodies").glob("reconstruction_*.mid"))
+    assert 1 <= len(originals) == len(reconstructions) <= 4  # pairs, not originals named as reconstructions
 
 
 @pytest.mark.slow
@@ -99,7 +102,12 @@ def test_reconstruct_and_evaluate(run, folder, tmp_path):
     out, _ = run
     result = invoke("reconstruct", out, "--data", folder / "midi", "--n", "2", "--out", tmp_path / "rec")
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "rec" / "reconstruction_3.mid").is_file()  # original and reconstruction of two tunes
+    names = sorted(path.name for path in (tmp_path / "rec").iterdir())
+    assert names == [  # two tunes: each original beside its reconstruction, named as what they are
+        "original_0.mid", "original_1.mid", "reconstruction.png", "reconstruction_0.mid", "reconstruction_1.mid",
+    ]  # fmt: skip
+    original = mido.MidiFile(tmp_path / "rec" / "original_0.mid")
+    assert sum(m.type == "note_on" and m.velocity > 0 for m in original) > 0
     result = invoke("evaluate", out, "--k", "2", "--json")
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output[result.output.index("{") :])

@@ -96,16 +96,14 @@ def _melodies_of(run: Path, data: str | None, split: str, music_report: MusicRep
 def reconstruct_music(
     run: Path, data: str | None, split: str, n: int, beam: int | None, out: Path, device: str
 ) -> None:
-    """Write each melody above its reconstruction (MIDI of both, one piano roll)."""
-    from vaekit.music.outputs import write_melodies
+    """Write each melody and its reconstruction (original_i.mid, reconstruction_i.mid, one piano roll)."""
+    from vaekit.music.outputs import write_reconstructions
 
     music = MusicModel.load(run, map_location=device)
     music_report = MusicReport()
     tokens = _melodies_of(run, data, split, music_report)[:n]
     recon = music.reconstruct(tokens, decode_options(beam=beam))
-    pairs = [m for pair in zip(music.melodies(tokens), music.melodies(recon)) for m in pair]
-    titles = [t for i in range(len(tokens)) for t in (f"original {i}", f"reconstruction {i}")]
-    report(write_melodies(_folder(out), pairs, "reconstruction", titles, wav=False))
+    report(write_reconstructions(_folder(out), music.melodies(tokens), music.melodies(recon)))
     _note(music_report)
 
 

@@ -8,7 +8,7 @@ from vaekit.music.events import Melody, MelodyEncoding, Note
 from vaekit.music.metrics import melody_statistics, reconstruction_accuracy
 from vaekit.music.midi import read_midi, read_midi_folder, write_midi
 from vaekit.music.model import MusicModel, is_music_model
-from vaekit.music.outputs import synthesize, write_melodies, write_wav
+from vaekit.music.outputs import synthesize, write_melodies, write_reconstructions, write_wav
 from vaekit.music.report import MusicReport
 from vaekit.music.runs import is_music_config, train_music_run
 
@@ -33,5 +33,6 @@ __all__ = [
     "train_music_run",
     "write_melodies",
     "write_midi",
+    "write_reconstructions",
     "write_wav",
 ]

@@ -108,3 +108,24 @@ def write_melodies(
             paths.append(write_wav(out / f"{stem}_{i}.wav", synthesize(melody, tempo)))
     paths.append(save_piano_roll(out / f"{stem}.png", melodies, titles, steps_per_bar))
     return paths
+
+
+def write_reconstructions(
+    out: str | Path,
+    originals: Sequence[Melody],
+    reconstructions: Sequence[Melody],
+    tempo: float = DEFAULT_TEMPO,
+    steps_per_bar: int = 16,
+) -> list[Path]:
+    """``out/original_{i}.mid`` and ``out/reconstruction_{i}.mid`` per pair, and one piano roll
+    ``out/reconstruction.png`` with each original above its reconstruction (MIDI only: no WAV)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (original, reconstruction) in enumerate(zip(originals, reconstructions, strict=True)):
+        paths.append(write_midi(original, out / f"original_{i}.mid", tempo))
+        paths.append(write_midi(reconstruction, out / f"reconstruction_{i}.mid", tempo))
+    pairs = [m for pair in zip(originals, reconstructions) for m in pair]
+    titles = [t for i in range(len(originals)) for t in (f"original {i}", f"reconstruction {i}")]
+    paths.append(save_piano_roll(out / "reconstruction.png", pairs, titles, steps_per_bar))
+    return paths

@@ -2,7 +2,8 @@
 
 A music run folder holds what a text run folder holds (``config.yaml``, ``metrics.json``, training
 logs, checkpoints, ``model/`` with the event encoding beside the weights), and in place of
-pictures ``melodies/``: MIDI, WAV and piano rolls of samples, reconstructions and an interpolation.
+pictures ``melodies/``: MIDI and piano rolls of samples, reconstructions and an interpolation, and WAV of
+the samples and the interpolation.
 Tunes (not windows) are held out for the test split, so no test window shares a tune with training.
 """
 
@@ -25,7 +26,7 @@ from vaekit.music.events import Melody, MelodyEncoding
 from vaekit.music.metrics import reconstruction_accuracy, statistics_table, summarize
 from vaekit.music.midi import MIDI_SUFFIXES
 from vaekit.music.model import MusicModel
-from vaekit.music.outputs import write_melodies
+from vaekit.music.outputs import write_melodies, write_reconstructions
 from vaekit.music.report import MusicReport
 from vaekit.registry import ConfigError, default_objective
 
@@ -95,7 +96,7 @@ def train_music_run(
     training loop and objective (``objective.beta``, ``objective.free_bits``), save the model with its
     encoding, evaluate on the held-out windows (ELBO and importance-sampled NLL, reconstruction
     accuracy teacher-forced and free-running, statistics of samples against the data) and write
-    MIDI/WAV/PNG of samples, reconstructions and an interpolation.
+    MIDI/PNG of samples, reconstructions and an interpolation (WAV of the samples and the interpolation).
 
     Returns:
         The test metrics (also in ``out/metrics.json``).
@@ -170,17 +171,15 @@ def music_metrics(music: MusicModel, tokens: torch.Tensor, samples: int = 200, s
 
 
 def write_music_examples(music: MusicModel, tokens: torch.Tensor, out: Path, seed: int = 0) -> list[Path]:
-    """MIDI, WAV and a piano roll of 8 samples, 4 reconstructions (original above each) and a 7-step
-    interpolation between the first window of ``tokens`` and its middle one."""
+    """MIDI, WAV and a piano roll of 8 samples and of a 7-step interpolation between the first window of
+    ``tokens`` and its middle one; MIDI and a piano roll of 4 reconstructions (original above each)."""
     greedy = DecodeOptions("greedy")
     paths = write_melodies(out, music.melodies(music.sample(8, greedy, seed=seed)), "sample")
     # Windows from across the split (neighbouring windows overlap: they come from one tune, a bar apart).
     spread = torch.linspace(0, len(tokens) - 1, min(4, len(tokens))).long()
     originals = tokens[spread]
     recon = music.reconstruct(originals, greedy)
-    pairs = [m for pair in zip(music.melodies(originals), music.melodies(recon)) for m in pair]
-    titles = [t for i in range(len(originals)) for t in (f"original {i}", f"reconstruction {i}")]
-    paths += write_melodies(out, pairs, "reconstruction", titles, wav=False)
+    paths += write_reconstructions(out, music.melodies(originals), music.melodies(recon))
     if len(tokens) > 1:
         path = music.interpolate(tokens[0], tokens[len(tokens) // 2], 7, greedy)
         titles = [f"t = {t:.2f}" for t in np.linspace(0, 1, len(path))]
