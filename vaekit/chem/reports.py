@@ -3,6 +3,7 @@ validity, and molecule-grid pictures of samples and of an interpolation."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,23 @@ from vaekit.text.runs import write_text
 
 def property_head_report(model: MoleculeModel, smiles: list[str], truth: np.ndarray) -> dict[str, dict[str, float]]:
     """Per property: Pearson correlation and mean absolute error of the head (at the posterior mean) against
-    RDKit's values."""
+    RDKit's values. The correlation is NaN (null in metrics.json) where it is undefined: fewer than two
+    molecules, or either side constant."""
     predicted = model.predict(smiles)
     report = {}
     for i, name in enumerate(model.properties):
         report[name] = {
-            "correlation": float(np.corrcoef(predicted[:, i], truth[:, i])[0, 1]),
+            "correlation": _correlation(predicted[:, i], truth[:, i]),
             "mae": float(np.abs(predicted[:, i] - truth[:, i]).mean()),
         }
     return report
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    # Checked first: np.corrcoef would warn (degrees of freedom <= 0, a division by a zero spread) and give NaN.
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def validity(smiles: list[str]) -> dict[str, float]:
