@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -28,3 +30,13 @@ def test_gaussian_process_interpolates_a_smooth_function_and_is_unsure_far_away(
     far_mean, far_std = gp.predict(torch.tensor([[30.0, 30.0]]))
     assert float(far_std) > 5 * float(std.mean())
     assert float(far_mean) == pytest.approx(float(y.mean()), abs=0.3)
+
+
+def test_gaussian_process_on_one_point_is_finite_and_centred_on_it():
+    """The first round of `vaekit optimize --starts 1` fits one scored point: no spread to standardize by."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "std(): degrees of freedom is <= 0"
+        gp = GaussianProcess(torch.tensor([[0.5, -0.5]]), torch.tensor([2.0]), iterations=20)
+        mean, std = gp.predict(torch.tensor([[0.5, -0.5], [30.0, 30.0]]))
+    assert torch.isfinite(mean).all() and torch.isfinite(std).all()
+    assert float(mean[1]) == pytest.approx(2.0) and float(std[1]) > float(std[0])

@@ -113,7 +113,9 @@ class GaussianProcess:
 
     def __init__(self, x: Tensor, y: Tensor, iterations: int = 100):
         self.x = x.double()
-        self.mean, self.scale = y.double().mean(), y.double().std().clamp_min(1e-6)
+        # One scored point (`optimize --starts 1`) has no spread: unit scale, not torch's NaN std and its warning.
+        spread = y.double().std() if len(y) > 1 else torch.ones((), dtype=torch.float64)
+        self.mean, self.scale = y.double().mean(), spread.clamp_min(1e-6)
         self.y = (y.double() - self.mean) / self.scale
         d = x.shape[1]
         self.log_lengths = torch.full((d,), math.log(math.sqrt(d)), dtype=torch.float64, requires_grad=True)
