@@ -283,7 +283,8 @@ def evaluation_notice(split: str, examples: int, k: int, then: str | None = None
     """The status line a run logs before its last step, which shows no progress bar and can take minutes:
     the importance-sampled likelihood decodes ``k`` latent samples of every example."""
     after = f", then {then}" if then else ""
-    return f"evaluating on the {split} split ({examples:,} examples, k={k} importance samples each){after}..."
+    counted = f"{examples:,} example{'' if examples == 1 else 's'}"
+    return f"evaluating on the {split} split ({counted}, k={k} importance samples each){after}..."
 
 
 def train_run(

@@ -14,6 +14,7 @@ from vaekit import load
 from vaekit.cli import app
 from vaekit.config import load_config
 from vaekit.data import load_dataset
+from vaekit.runs import evaluation_notice
 
 runner = CliRunner()
 TINY = [
@@ -65,6 +66,10 @@ def test_train_announces_its_final_evaluation(trained):
     notice = "evaluating on the test split (100 examples, k=5 importance samples each), then drawing the pictures..."
     assert notice in output
     assert output.index("model saved in") < output.index(notice) < output.index("bits/dim")
+    assert (
+        evaluation_notice("test", 1, 1000)
+        == "evaluating on the test split (1 example, k=1000 importance samples each)..."
+    )
 
 
 def test_evaluate_reproduces_the_runs_metrics(run):
