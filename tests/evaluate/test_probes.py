@@ -9,6 +9,7 @@ from torch import nn
 from torch.distributions import Independent, Normal
 
 from vaekit.evaluate.probes import (
+    cluster_probe,
     format_probe_report,
     parse_budgets,
     plot_probe_accuracy,
@@ -77,3 +78,64 @@ def test_budget_parsing():
     assert parse_budgets("100, 1000,all") == [100, 1000, None]
     with pytest.raises(ValueError, match="positive integers"):
         parse_budgets("100,-3")
+
+
+def three_clusters(labels, n_train=60, n_test=30, seed=0):
+    """Well-separated clusters, one per value of ``labels`` (any integers)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(labels), 4)) * 6
+
+    def draw(n):
+        which = rng.integers(0, len(labels), n)
+        return centres[which] + rng.normal(size=(n, 4)), np.asarray(labels)[which]
+
+    return draw(n_train), draw(n_test)
+
+
+def test_kmeans_has_one_cluster_per_class_whatever_numbers_the_classes_carry():
+    """Classes numbered 3, 7, 9 are three classes: k-means with 3 clusters, not 10 (max + 1)."""
+    (train, train_y), (test, test_y) = three_clusters([3, 7, 9])
+    report = probe_features({"x": (train, test)}, train_y, test_y, budgets=(None,))
+    nmi, ari = cluster_probe(test, test_y, 3)
+    assert report.clustering[0]["nmi"] == nmi and report.clustering[0]["ari"] == ari
+    assert nmi > 0.95 and ari > 0.95
+
+
+def test_a_budget_above_the_labelled_examples_uses_them_all_and_says_so():
+    (train, train_y), (test, test_y) = three_clusters([0, 1, 2])
+    report = probe_features({"x": (train, test)}, train_y, test_y, budgets=(30, 500, None))
+    assert [r["labels"] for r in report.rows] == [30, 60]
+    assert report.notes == ["label budget 500 is above the 60 labelled training examples: it uses all of them"]
+    assert report.to_dict()["notes"] == report.notes
+    assert "note: label budget 500 is above the 60 labelled training examples" in format_probe_report(report)
+    assert probe_features({"x": (train, test)}, train_y, test_y, budgets=(30, None)).notes == []
+
+
+def test_a_budget_below_the_number_of_classes_is_refused():
+    (train, train_y), (test, test_y) = three_clusters([0, 1, 2])
+    with pytest.raises(ValueError, match="a label budget of 2 cannot give each of the 3 classes a label"):
+        probe_features({"x": (train, test)}, train_y, test_y, budgets=(2, None))
+
+
+def test_examples_without_a_label_are_left_out_and_counted():
+    """-1 (a missing label, as in a semi-supervised data file) is no class: the probes see the labelled rest."""
+    (train, train_y), (test, test_y) = three_clusters([0, 1, 2])
+    hidden_train, hidden_test = train_y.copy(), test_y.copy()
+    hidden_train[:10], hidden_test[:4] = -1, -1
+    report = probe_features({"x": (train, test)}, hidden_train, hidden_test, budgets=(6, None))
+    expected = probe_features({"x": (train[10:], test[4:])}, train_y[10:], test_y[4:], budgets=(6, None))
+    assert (report.rows, report.clustering, report.test_examples) == (
+        expected.rows,
+        expected.clustering,
+        expected.test_examples,
+    )
+    assert report.notes == ["left out examples without a label (-1): 10 training, 4 scored"]
+
+
+def test_the_report_names_the_split_it_scored(tmp_path):
+    (train, train_y), (test, test_y) = three_clusters([0, 1, 2])
+    report = probe_features({"x": (train, test)}, train_y, test_y, budgets=(None,))
+    assert "on 30 test examples" in format_probe_report(report)
+    report.split = "validation"
+    assert "on 30 validation examples" in format_probe_report(report)
+    assert report.to_dict()["split"] == "validation"

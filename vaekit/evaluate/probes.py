@@ -34,16 +34,27 @@ class ProbeReport:
             ``linear_accuracy``, ``knn_accuracy``, ``linear_C`` (the regularization cross-validation chose).
         clustering: one per representation: ``representation``, ``dim``, ``nmi``, ``ari`` (k-means on the test
             split, K = number of classes).
-        test_examples: size of the test split the accuracies are measured on.
+        test_examples: size of the split the accuracies are measured on.
+        split: the name of that split ("test" unless a run is probed on another).
+        notes: what the figures left out or changed, one line each (a budget above the labelled training
+            examples, examples without a label, a training set cut to a size limit).
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     clustering: list[dict[str, Any]] = field(default_factory=list)
     test_examples: int = 0
+    split: str = "test"
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionaries."""
-        return {"rows": self.rows, "clustering": self.clustering, "test_examples": self.test_examples}
+        return {
+            "rows": self.rows,
+            "clustering": self.clustering,
+            "test_examples": self.test_examples,
+            "split": self.split,
+            "notes": self.notes,
+        }
 
 
 def linear_probe(
@@ -64,6 +75,7 @@ def linear_probe(
         model = LogisticRegressionCV(
             Cs=np.logspace(-3, 2, 6).tolist(),
             cv=folds,
+            scoring="accuracy",  # pinned: scikit-learn 1.11 changes the default to the log loss
             max_iter=500,  # pragma: no mutate (iteration cap; these fits converge well before it)
             random_state=seed,  # pragma: no mutate (equivalent: lbfgs and unshuffled folds ignore it)
         )
@@ -109,27 +121,54 @@ def probe_features(
 
     Args:
         representations: name -> (train features (N, D), test features (M, D)).
-        train_y: (N,) training labels; the probes at a budget see a class-balanced subset of them.
+        train_y: (N,) training labels; the probes at a budget see a class-balanced subset of them. Examples
+            labelled :data:`~vaekit.data.labels.UNLABELLED` (-1) are left out (and a note says so), here and
+            in ``test_y``.
         test_y: (M,) test labels.
-        budgets: numbers of training labels (None: all of them); larger than N counts as all.
+        budgets: numbers of training labels (None: all of them); one larger than the labelled training
+            examples counts as all, and a note says so.
         seed: seed of the label draws and k-means (the linear probe's fit and folds are deterministic).
         knn_k: neighbours of the k-NN probe.
+
+    Raises:
+        ValueError: no labelled training or test example, or a budget below the number of classes (some class
+            would have no label, and no probe could predict it).
     """
     train_y = np.asarray(train_y, dtype=np.int64)
     test_y = np.asarray(test_y, dtype=np.int64)  # pragma: no mutate (equivalent: test labels are only compared)
-    n_classes = int(max(train_y.max(), test_y.max())) + 1
-    report = ProbeReport(test_examples=len(test_y))
-    sizes = sorted({len(train_y) if b is None else min(int(b), len(train_y)) for b in budgets})
-    picks = {n: balanced_label_indices(torch.from_numpy(train_y), n, seed).numpy() for n in sizes}
+    notes = []
+    known_train, known_test = train_y >= 0, test_y >= 0
+    if not (known_train.all() and known_test.all()):
+        notes.append(
+            f"left out examples without a label (-1): {int((~known_train).sum())} training, "
+            f"{int((~known_test).sum())} scored"
+        )
+        representations = {name: (a[known_train], b[known_test]) for name, (a, b) in representations.items()}
+        train_y, test_y = train_y[known_train], test_y[known_test]
+    if len(train_y) == 0 or len(test_y) == 0:
+        raise ValueError("the probes need labelled examples in both the training and the scored data")
+    n_labelled, n_classes = len(train_y), len(np.unique(train_y))
+    sizes = set()
+    for budget in budgets:
+        n = n_labelled if budget is None else int(budget)
+        if n < n_classes:
+            raise ValueError(
+                f"a label budget of {n} cannot give each of the {n_classes} classes a label; use at least {n_classes}"
+            )
+        if n > n_labelled:
+            notes.append(f"label budget {n} is above the {n_labelled} labelled training examples: it uses all of them")
+        sizes.add(min(n, n_labelled))
+    report = ProbeReport(test_examples=len(test_y), notes=notes)
+    picks = {n: balanced_label_indices(torch.from_numpy(train_y), n, seed).numpy() for n in sorted(sizes)}
+    n_clusters = len(np.unique(test_y))  # one cluster per class present, whatever numbers the classes carry
     for name, (train, test) in representations.items():
-        for n in sizes:
-            index = picks[n]
+        for n, index in picks.items():
             accuracy, c = linear_probe(train[index], train_y[index], test, test_y)  # its fit needs no seed
             knn = knn_probe(train[index], train_y[index], test, test_y, knn_k)
             report.rows.append(
                 {"representation": name, "labels": n, "linear_accuracy": accuracy, "knn_accuracy": knn, "linear_C": c}
             )
-        nmi, ari = cluster_probe(test, test_y, n_clusters=n_classes, seed=seed)
+        nmi, ari = cluster_probe(test, test_y, n_clusters=n_clusters, seed=seed)
         report.clustering.append({"representation": name, "dim": int(train.shape[1]), "nmi": nmi, "ari": ari})
     return report
 
@@ -207,7 +246,8 @@ def format_probe_report(report: ProbeReport) -> str:  # pragma: no mutate block 
     ]
     for c in report.clustering:
         lines.append(f"{c['representation']:<16} {c['dim']:>5} {c['nmi']:>12.4f} {c['ari']:>7.4f}")
-    lines.append(f"(accuracies and clustering on {report.test_examples} test examples)")
+    lines.append(f"(accuracies and clustering on {report.test_examples} {report.split} examples)")
+    lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)
 
 
@@ -230,7 +270,7 @@ def plot_probe_accuracy(report: ProbeReport, path: str | Path) -> Path:  # pragm
         ax.plot(n, [r["knn_accuracy"] for r in rows], "s--", color=color, label=f"{name}: k-NN")
     ax.set_xscale("log")
     ax.set_xlabel("number of labels")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(f"accuracy on {report.test_examples} {report.split} examples")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -307,8 +347,11 @@ def probe_run(
     for examples in (train, test):
         check_fits(loaded, examples)
         if examples.y is None:
-            raise DataError("probes need labelled data; this data has no labels")  # pragma: no mutate (message text)
-    if limit is not None and len(train) > limit:
+            raise DataError(  # pragma: no mutate (message text)
+                "probes need labelled data; this data has no labels (give labelled data of the same shape: --data)"
+            )
+    limited = limit is not None and len(train) > limit
+    if limited:
         pick = torch.from_numpy(np.random.default_rng(seed).permutation(len(train))[:limit])
         train_x, train_y = train.x[pick], train.y[pick]
     else:
@@ -316,6 +359,9 @@ def probe_run(
     prep = loaded.preprocessing
     report = probe_model(loaded.model, prep.eval_inputs(train_x), train_y, prep.eval_inputs(test.x), test.y,
                          budgets, seed)  # fmt: skip
+    report.split = split
+    if limited:
+        report.notes.insert(0, f"the probes train on a seeded draw of {limit} of the {len(train)} training examples")
     folder = Path(out_dir) if out_dir is not None else (loaded.run_dir or loaded.model_dir)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "probes.json", report.to_dict())
