@@ -117,3 +117,24 @@ def test_missing_labels_are_guessed_by_the_classifier():
         filled = torch.where(partial >= 0, partial, guess)
         assert torch.equal(model.encode(x, partial).mean, model.encode(x, filled).mean)
         assert model.reconstruct(x).shape == x.shape
+
+
+class FixedClassifier(torch.nn.Module):
+    """A 'model' whose classifier always answers class 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def classify(self, x):
+        return torch.distributions.Categorical(logits=torch.tensor([0.0, 5.0, 0.0]).expand(len(x), 3))
+
+
+def test_classifier_accuracy_counts_only_the_labelled_examples():
+    """Test data with missing labels (-1, as a semi-supervised file carries them): they are neither right nor wrong."""
+    from vaekit.evaluate.probes import classifier_accuracy
+
+    x = torch.zeros(6, 2)
+    assert classifier_accuracy(FixedClassifier(), x, torch.tensor([1, 1, 0, -1, -1, -1])) == pytest.approx(2 / 3)
+    assert classifier_accuracy(FixedClassifier(), x, torch.tensor([1, 1, 0, -1, -1, -1]), batch_size=2) == 2 / 3
+    assert math.isnan(classifier_accuracy(FixedClassifier(), x, torch.full((6,), -1)))

@@ -284,20 +284,26 @@ def plot_probe_accuracy(report: ProbeReport, path: str | Path) -> Path:  # pragm
 
 @torch.no_grad()
 def classifier_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    """Accuracy of a model's own classifier ``model.classify(x)`` (e.g. M2's q(y|x)) on labelled data."""
+    """Accuracy of a model's own classifier ``model.classify(x)`` (e.g. M2's q(y|x)) on the labelled examples:
+    those labelled :data:`~vaekit.data.labels.UNLABELLED` (-1) are not counted (NaN when none is labelled)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    labelled = y >= 0
     try:
         correct = sum(
             int(
-                (model.classify(x[i : i + batch_size].to(device)).probs.argmax(-1).cpu() == y[i : i + batch_size]).sum()
+                (
+                    (model.classify(x[i : i + batch_size].to(device)).probs.argmax(-1).cpu() == y[i : i + batch_size])
+                    & labelled[i : i + batch_size]
+                ).sum()
             )
             for i in range(0, len(x), batch_size)
         )
     finally:
         model.train(was_training)
-    return correct / max(1, len(x))
+    n_labelled = int(labelled.sum())
+    return correct / n_labelled if n_labelled else float("nan")
 
 
 def _min_class_count(y: np.ndarray) -> int:
