@@ -30,7 +30,7 @@ from vaekit.config import RunConfig, TrainConfig, config_from_dict, model_spec, 
 from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, read_examples
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
 from vaekit.models.output import SamplingUnavailableError
-from vaekit.registry import ConfigError, build, build_model, check_model_arguments
+from vaekit.registry import ConfigError, build, build_model, check_model_arguments, default_objective
 from vaekit.train.arguments import check_options
 from vaekit.train.callbacks import Callback
 from vaekit.train.checkpointing import has_checkpoint
@@ -244,14 +244,9 @@ class RecordConfig(Callback):
         atomic_write_bytes(self.path, self.text.encode())
 
 
-def check_model_section(config: RunConfig) -> None:
-    """Refuse model keys that the builder the run would use does not take, as training would, without reading
-    the data: the builder is ``model.type`` or the default of the run's kind (music, text and molecules, or
-    images and tables).
-
-    Raises:
-        ConfigError: an unknown model type or key, with the valid ones listed.
-    """
+def _run_builder(config: RunConfig) -> str:
+    """The model builder a run would use: ``model.type`` or the default of the run's kind (music, text and
+    molecules, or images and tables)."""
     from vaekit.music.runs import MUSIC_MODEL_DEFAULTS, is_music_config
     from vaekit.text.domains import domain_for
 
@@ -261,10 +256,29 @@ def check_model_section(config: RunConfig) -> None:
         default = domain.model_defaults["type"]
     else:
         default = "vae"
+    return config.model.get("type", default)
+
+
+def check_model_section(config: RunConfig) -> None:
+    """Refuse model keys that the builder the run would use does not take, as training would, without reading
+    the data (the builder is the one :func:`_run_builder` names).
+
+    Raises:
+        ConfigError: an unknown model type or key, with the valid ones listed.
+    """
     # `conditional` is a key of every model section (it becomes n_classes or a property head), not an argument.
-    check_model_arguments(
-        config.model.get("type", default), [k for k in config.model if k not in ("type", "conditional")]
-    )
+    check_model_arguments(_run_builder(config), [k for k in config.model if k not in ("type", "conditional")])
+
+
+def check_objective_section(config: RunConfig) -> None:
+    """Refuse an objective section that training would refuse when it builds the objective (an unknown type,
+    key or value), without reading the data: the type defaults to the run's model builder's own objective.
+    Whether the objective applies to the model is checked by training, which builds the model for the data.
+
+    Raises:
+        ConfigError: an unknown objective type or key (the valid ones listed), or a value it cannot take.
+    """
+    build("objective", {"type": default_objective(_run_builder(config)), **config.objective})
 
 
 def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0) -> dict[str, Any]:

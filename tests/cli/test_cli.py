@@ -293,3 +293,20 @@ def test_config_command_refuses_model_keys_that_train_refuses():
     result = invoke("config", "--set", "data.name=ptb", "--set", "model.channels=[8]")
     assert result.exit_code == 2 and "model 'sequence_vae'" in result.output
     assert invoke("config", "--set", "model.conditional=true", "--set", "model.latent_dim=4").exit_code == 0
+
+
+def test_config_command_refuses_objective_keys_that_train_refuses():
+    """The objective section is free-form YAML too: `vaekit config` builds it as train would, its type defaulting
+    to the run's model builder's own objective."""
+    result = invoke("config", "--set", "objective.bta=4")
+    assert result.exit_code == 2 and result.output.startswith("error: objective 'elbo' got unknown argument(s) ['bta']")
+    assert "beta" in result.output and len(result.output.strip().splitlines()) == 1
+    assert invoke("config", "--set", "objective.type=nope").exit_code == 2
+    assert invoke("config", "--set", "objective.beta={type: cyclical, perid: 3}").exit_code == 2
+    assert invoke("config", "--set", "objective.beta=4").exit_code == 0
+    # The default type is the builder's: a WAE's objective takes the MMD weight, not beta.
+    assert invoke("config", "--set", "model=wae", "--set", "objective.beta=4").exit_code == 2
+    assert invoke("config", "--set", "model=wae", "--set", "objective.weight=2").exit_code == 0
+    # A molecule run's default model has a property head, whose objective takes the head's weight.
+    assert invoke("config", "--set", "data.name=moses", "--set", "objective.weight=2").exit_code == 0
+    assert invoke("config", "--set", "objective.weight=2").exit_code == 2

@@ -19,11 +19,13 @@ def show_config(
 ) -> None:
     """Print a config (the defaults, or CONFIG) with overrides applied, as `vaekit train` would read it."""
     from vaekit.config import describe_options, load_config
-    from vaekit.runs import check_model_section
+    from vaekit.runs import check_model_section, check_objective_section
 
     if keys:
         typer.echo(describe_options())
         return
     run_config = load_config(config, list(set_ or []))
-    check_model_section(run_config)  # the model section is free-form in the YAML: its keys are the builder's
+    # The model and objective sections are free-form in the YAML: their keys are the builder's and objective's.
+    check_model_section(run_config)
+    check_objective_section(run_config)
     typer.echo(run_config.to_yaml(), nl=False)
