@@ -122,7 +122,9 @@ def build(kind: str, spec: dict[str, Any] | str) -> Any:
     if name not in table:
         raise ConfigError(f"unknown {kind} {name!r}; valid {kind}s: {sorted(table)}")
     cls = table[name]
-    params = inspect.signature(cls.__init__).parameters
+    # A part without an __init__ of its own (e.g. the vq objective) takes no arguments, not object's *args/**kwargs.
+    own_init = inspect.unwrap(cls.__init__) is not object.__init__
+    params = inspect.signature(cls.__init__).parameters if own_init else {}
     takes_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     valid = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
     unknown = [k for k in spec if k not in valid]
@@ -131,7 +133,9 @@ def build(kind: str, spec: dict[str, Any] | str) -> Any:
     arguments = {k: _from_config_value(v) for k, v in spec.items()}
     try:
         return cls(**arguments)
-    except TypeError as error:
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:  # e.g. float("abc") of a number argument given as a word
         raise ConfigError(f"cannot build {kind} {name!r}: {error}") from error
 
 

@@ -310,3 +310,13 @@ def test_config_command_refuses_objective_keys_that_train_refuses():
     # A molecule run's default model has a property head, whose objective takes the head's weight.
     assert invoke("config", "--set", "data.name=moses", "--set", "objective.weight=2").exit_code == 0
     assert invoke("config", "--set", "objective.weight=2").exit_code == 2
+
+
+def test_objective_refusals_name_the_objective_and_the_argument():
+    """The vq objective takes no arguments (beta lives in the quantizer), and a word where a number belongs is
+    a config error naming the objective, not a bare conversion message."""
+    result = invoke("config", "--set", "model=vqvae", "--set", "objective.beta=0.25")
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: objective 'vq' got unknown argument(s) ['beta']; valid arguments: []"
+    result = invoke("config", "--set", "objective.beta=abc")
+    assert result.exit_code == 2 and result.output.startswith("error: cannot build objective 'elbo': ")
