@@ -13,7 +13,8 @@ from torch.distributions import Independent, Normal
 from vaekit.config import RunConfig
 from vaekit.data import DataError, load_dataset
 from vaekit.data.preprocess import Preprocessing
-from vaekit.evaluate.probes import probe_model, probe_run
+from vaekit.data.sources import read_examples, split_examples
+from vaekit.evaluate.probes import format_probe_report, probe_model, probe_run
 from vaekit.runs import LoadedModel, data_arguments
 
 
@@ -90,12 +91,26 @@ def test_probe_run_limits_the_training_examples_to_a_seeded_draw(tmp_path):
     assert (tmp_path / "run" / "probes.json").is_file()  # by default, into the run folder
 
 
-def test_probe_run_on_a_bare_model_reads_the_file_it_is_given_whole(tmp_path):
+def test_probe_run_on_a_file_trains_and_scores_on_disjoint_parts_of_it(tmp_path):
+    """A file has no splits: a seeded fifth of it scores the probes, the rest trains them (never the same
+    examples, whose k-NN and linear fits would be scored on what they memorised)."""
     loaded = loaded_run(tmp_path)
     bare = LoadedModel(loaded.model, loaded.preprocessing, loaded.model_dir, None, None)
     report, paths = probe_run(bare, data=loaded.config.data.path, budgets=(None,), limit=None)
-    assert report.test_examples == 60 and {r["labels"] for r in report.rows} == {60}
+    assert report.test_examples == 12 and {r["labels"] for r in report.rows} == {48}
+    assert report.split == "held-out" and "on 12 held-out examples" in format_probe_report(report)
     assert paths[0] == loaded.model_dir / "probes.json" and paths[0].is_file()
+    whole = read_examples(loaded.config.data.path)[0]
+    train, _, test = split_examples(whole, 0.0, 0.2, 0)
+    expected = probe_model(Identity(), train.x, train.y, test.x, test.y, (None,))
+    assert (report.rows, report.clustering) == (expected.rows, expected.clustering)
+    same, _ = probe_run(loaded, data=loaded.config.data.path, split="train", budgets=(None,), out_dir=tmp_path / "o")
+    assert same.to_dict() == report.to_dict()  # a run's --split does not apply to a file
+
+
+def test_probe_run_refuses_to_score_on_the_training_split(tmp_path):
+    with pytest.raises(DataError, match="--split test or validation"):
+        probe_run(loaded_run(tmp_path), split="train", budgets=(None,))
 
 
 def test_probe_run_needs_labels(tmp_path):

@@ -92,7 +92,8 @@ def evaluate(
         typer.Option(
             "--probe",
             help="Instead: probe the latent means (linear probe, k-NN, k-means) beside the raw features and their "
-            "PCA, training on the run's training labels; writes probes.png and probes.json into the run.",
+            "PCA, training on the run's training labels and scoring on --split (a --data file: on a held-out 20% "
+            "of it); writes probes.png and probes.json into the run.",
         ),
     ] = False,
     probe_labels: Annotated[str, typer.Option(help="Label budgets of --probe, e.g. 100,1000,all.")] = "100,1000,all",

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from vaekit.data.labels import balanced_label_indices
 
 DEFAULT_BUDGETS: tuple[int | None, ...] = (100, 1000, None)  # None: every training label
+HELD_OUT = 0.2  # the share of a data file (which has no splits) that scores the probes
 
 
 @dataclass
@@ -343,13 +344,24 @@ def probe_run(
     ``limit`` examples), score them on ``split``; write ``probes.json`` and ``probes.png`` into ``out_dir``
     (default: the run folder, or the model folder).
 
+    A file or folder given as ``data`` has no splits (it is read whole): a seeded :data:`HELD_OUT` share of it
+    scores the probes, which train on the rest, so that no probe is scored on the examples it was fitted to.
+
     Raises:
-        DataError: data without labels, or not of the model's shape.
+        DataError: data without labels, or not of the model's shape; ``split`` "train" of a dataset (the probes
+            would be scored on their own training examples).
     """
     from vaekit.data import DataError
+    from vaekit.data.sources import split_examples
     from vaekit.runs import check_fits, load_data_for, write_json
 
-    train, test = load_data_for(loaded, data, "train"), load_data_for(loaded, data, split)
+    if data is not None and Path(data).exists():
+        train, _, test = split_examples(load_data_for(loaded, data), 0.0, HELD_OUT, seed)
+        split = "held-out"
+    elif split == "train":
+        raise DataError("the probes train on the training split: score them on another (--split test or validation)")
+    else:
+        train, test = load_data_for(loaded, data, "train"), load_data_for(loaded, data, split)
     for examples in (train, test):
         check_fits(loaded, examples)
         if examples.y is None:
