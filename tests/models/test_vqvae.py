@@ -237,3 +237,10 @@ def test_train_prior_command_on_a_run(tmp_path) -> None:
     assert not (run / "samples.png").exists()
     result = CliRunner().invoke(app, [*args, "--temperature", "-1"])
     assert result.exit_code == 2 and "temperature" in result.output
+    # Sizes torch would take without a word (a width of 0 trained and saved a prior the run could not load
+    # again; 0 heads was a ZeroDivisionError) are refused before anything is encoded, trained or saved.
+    saved = (run / "model" / "config.json").read_text()
+    for option, value in (("--width", "0"), ("--heads", "0"), ("--layers", "-1"), ("--dropout", "1")):
+        result = CliRunner().invoke(app, [*args, option, value])
+        assert result.exit_code == 2 and result.output.startswith("error: ") and "encoded" not in result.output
+    assert (run / "model" / "config.json").read_text() == saved and vaekit.load(run / "model").prior is not None

@@ -112,13 +112,13 @@ def train_prior(
     n_classes = None
     if conditional:
         n_classes = len(prep.class_names) if prep.class_names else int(splits["train"].y.max()) + 1
+    torch.manual_seed(seed)  # the prior is built (and its sizes checked) before the data is encoded
+    prior = model.new_prior(width=width, layers=layers, heads=heads, dropout=dropout, n_classes=n_classes)
     inputs = {name: prep.eval_inputs(split.x) for name, split in splits.items()}
     labels = {name: (split.y if conditional else None) for name, split in splits.items()}
     codes = {name: encode_codes(model, x) for name, x in inputs.items() if len(x)}
     log(f"encoded {len(codes['train'])} training examples to {tuple(model.grid)} code grids")
 
-    torch.manual_seed(seed)
-    prior = model.new_prior(width=width, layers=layers, heads=heads, dropout=dropout, n_classes=n_classes)
     log(f"training a {'class-conditional ' if conditional else ''}Transformer prior ({_count(prior):,} parameters)")
     has_validation = "validation" in codes
     fit(
