@@ -83,7 +83,8 @@ class TransformerCodePrior(Part):
         super().__init__()
         # Checked here, before anything trains: torch would take width 0 or negative layers without a word.
         if width < 1 or heads < 1 or layers < 0:
-            raise ValueError(f"a code prior needs width >= 1, heads >= 1 and layers >= 0; got {width}, {heads}, {layers}")
+            got = f"width {width}, heads {heads}, layers {layers}"
+            raise ValueError(f"a code prior needs width >= 1, heads >= 1 and layers >= 0; got {got}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_codes = int(num_codes)
