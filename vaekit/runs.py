@@ -204,7 +204,7 @@ def _labels_for(model: nn.Module, split: Split) -> Tensor | None:
 def _label_budget(model: nn.Module, x: Tensor, y: Tensor | None, config: RunConfig) -> tuple[Tensor, Tensor]:
     """Keep ``data.labels`` training labels (the rest become -1) and repeat the labelled examples so that
     they make ``data.labelled_share`` of an epoch."""
-    from vaekit.data.labels import keep_labels, oversample_labelled
+    from vaekit.data.labels import check_label_budget, keep_labels, oversample_labelled
 
     if not getattr(model, "learns_from_unlabelled", False):
         raise ConfigError(
@@ -213,6 +213,7 @@ def _label_budget(model: nn.Module, x: Tensor, y: Tensor | None, config: RunConf
         )
     if y is None:
         raise DataError("data.labels is set but the data has no labels")
+    check_label_budget(config.data.labels, getattr(model, "n_classes", 0))  # all the model's classes, present or not
     y = keep_labels(y, config.data.labels, config.data.split_seed)
     index = oversample_labelled(y, config.data.labelled_share)
     return x[index], y[index]

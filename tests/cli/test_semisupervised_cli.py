@@ -55,3 +55,9 @@ def test_a_label_budget_needs_a_semi_supervised_model(tmp_path):
     result = invoke("train", *TINY, "--set", "data.labels=30", "--out", tmp_path / "vae")
     assert result.exit_code == 2
     assert "semi-supervised model" in result.output and not (tmp_path / "vae").exists()
+
+
+def test_a_label_budget_below_the_number_of_classes_is_refused(tmp_path):
+    result = invoke("train", "--set", "model=m2", *TINY, "--set", "data.labels=5", "--out", tmp_path / "m2")
+    assert result.exit_code == 2 and not (tmp_path / "m2").exists()
+    assert "a label budget of 5 cannot give each of the 10 classes a label; use at least 10" in result.output

@@ -33,6 +33,15 @@ def test_uneven_budgets_and_small_classes():
         keep_labels(y, 0)
 
 
+def test_a_budget_below_the_number_of_classes_is_refused_naming_the_minimum():
+    y = torch.arange(100) % 3
+    y[:10] = UNLABELLED  # missing labels are no class
+    message = "^a label budget of 2 cannot give each of the 3 classes a label; use at least 3$"
+    with pytest.raises(DataError, match=message):
+        keep_labels(y, 2)
+    assert int((keep_labels(y, 3) >= 0).sum()) == 3
+
+
 def test_oversampling_puts_labelled_examples_in_every_batch():
     y = keep_labels(torch.arange(10_000) % 10, 100, seed=0)
     index = oversample_labelled(y, 0.2)

@@ -18,6 +18,19 @@ from vaekit.data.errors import DataError
 UNLABELLED = -1
 
 
+def check_label_budget(n_labels: int, n_classes: int) -> None:
+    """Refuse a label budget below the number of classes: some class would get no label at all.
+
+    Raises:
+        DataError: ``n_labels`` below ``n_classes`` (the minimum named).
+    """
+    if n_labels < n_classes:
+        raise DataError(
+            f"a label budget of {n_labels} cannot give each of the {n_classes} classes a label; "
+            f"use at least {n_classes}"
+        )
+
+
 def balanced_label_indices(y: Tensor, n_labels: int, seed: int = 0) -> Tensor:
     """Indices of ``n_labels`` examples drawn at random with the classes as balanced as possible.
 
@@ -25,16 +38,17 @@ def balanced_label_indices(y: Tensor, n_labels: int, seed: int = 0) -> Tensor:
     one more; a class with too few examples gives all it has and the rest is drawn from the others.
 
     Raises:
-        DataError: fewer labelled examples than ``n_labels``, or a budget below 1.
+        DataError: a budget below 1 or below the number of classes, or fewer labelled examples than ``n_labels``.
     """
     if n_labels < 1:
         raise DataError(f"a label budget must be at least 1, got {n_labels}")
     y_np = y.cpu().numpy()
     known = np.flatnonzero(y_np >= 0)
+    classes = np.unique(y_np[known])
+    check_label_budget(n_labels, len(classes))
     if len(known) < n_labels:
         raise DataError(f"a budget of {n_labels} labels needs at least that many labelled examples; got {len(known)}")
     rng = np.random.default_rng(seed)
-    classes = np.unique(y_np[known])
     pools = {c: rng.permutation(known[y_np[known] == c]) for c in classes}
     quota = {c: n_labels // len(classes) for c in classes}
     for c in rng.permutation(classes)[: n_labels % len(classes)]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vaekit.data.labels import balanced_label_indices
+from vaekit.data.labels import balanced_label_indices, check_label_budget
 
 DEFAULT_BUDGETS: tuple[int | None, ...] = (100, 1000, None)  # None: every training label
 HELD_OUT = 0.2  # the share of a data file (which has no splits) that scores the probes
@@ -152,10 +152,7 @@ def probe_features(
     sizes = set()
     for budget in budgets:
         n = n_labelled if budget is None else int(budget)
-        if n < n_classes:
-            raise ValueError(
-                f"a label budget of {n} cannot give each of the {n_classes} classes a label; use at least {n_classes}"
-            )
+        check_label_budget(n, n_classes)
         if n > n_labelled:
             notes.append(f"label budget {n} is above the {n_labelled} labelled training examples: it uses all of them")
         sizes.add(min(n, n_labelled))
