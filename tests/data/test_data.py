@@ -16,6 +16,7 @@ from vaekit.data import (
     load_dataset,
     load_image_folder,
     load_table,
+    read_examples,
     split_examples,
 )
 
@@ -111,6 +112,20 @@ def test_npz_with_labels_and_npy_images(tmp_path):
     assert images.shape == (5, 3, 6, 7) and levels == 256
 
 
+def test_array_labels_that_are_not_0_to_k_minus_1_become_classes_named_by_their_values(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, size=(40, 2, 2)).astype(np.uint8)
+    np.savez(tmp_path / "789.npz", x=x, y=7 + np.arange(40) % 3)
+    dataset = load_dataset(path=tmp_path / "789.npz", validation=0, test=0.25)
+    assert dataset.n_classes == 3 and dataset.class_names == ["7", "8", "9"]  # not 10 classes, 7 of them empty
+    y = 3 + 100 * (np.arange(40) % 10)  # 3, 103, ..., 903: sorted as numbers, not as text ("103" < "3")
+    y[:4] = -1  # a missing label stays missing
+    np.savez(tmp_path / "far.npz", x=x, y=y)
+    examples, classes, _ = read_examples(tmp_path / "far.npz")
+    assert classes == [str(3 + 100 * k) for k in range(10)]
+    assert examples.y.tolist() == [-1] * 4 + [k % 10 for k in range(4, 40)]
+    assert load_dataset(path=tmp_path / "far.npz").n_classes == 10  # not 904
+
+
 def test_nan_in_array_is_located(tmp_path):
     x = np.zeros((4, 3), dtype=np.float32)
     x[2, 1] = np.nan
@@ -132,6 +147,12 @@ def test_table_labels_and_errors_name_columns(tmp_path):
         load_table(tmp_path / "n.csv")
     with pytest.raises(DataError, match="lacks the column"):
         load_table(tmp_path / "t.csv", label_column="kind", columns=["a", "c"])
+
+
+def test_numeric_table_labels_sort_as_numbers(tmp_path):
+    (tmp_path / "t.csv").write_text("a,kind\n1,10\n2,2\n3,3\n4,10\n")
+    _, y, _, classes = load_table(tmp_path / "t.csv", label_column="kind")
+    assert classes == ["2", "3", "10"] and y.tolist() == [2, 0, 1, 2]
 
 
 def test_parquet_table(tmp_path):

@@ -1,4 +1,5 @@
-"""Label budgets for semi-supervised learning: which examples keep their label, and the "missing" marker.
+"""Class labels: numbering a file's label values as classes 0..K-1, the "missing" marker, and label budgets for
+semi-supervised learning (which examples keep their label).
 
 A training set with a label budget keeps every example; those whose label is hidden carry
 :data:`UNLABELLED` (-1) in y, so the one training loop passes them through unchanged and the
@@ -16,6 +17,30 @@ from torch import Tensor
 from vaekit.data.errors import DataError
 
 UNLABELLED = -1
+
+
+def number_classes(values: np.ndarray, missing: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """Class numbers 0..K-1 for label values, given in sorted order, and the values as the class names.
+
+    Numbers sort as numbers (3 before 103), anything else as text, so labels {7, 8, 9} become 0, 1, 2 named
+    "7", "8", "9".
+
+    Args:
+        values: (N,) label values of any kind.
+        missing: a value that marks a missing label (e.g. :data:`UNLABELLED`): it stays :data:`UNLABELLED`
+            and is no class.
+
+    Returns:
+        (N,) int64 class numbers and the K class names.
+    """
+    values = np.asarray(values)
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+        values = values.astype(str)
+    known = np.ones(len(values), dtype=bool) if missing is None else values != missing
+    classes, numbers = np.unique(values[known], return_inverse=True)
+    out = np.full(len(values), UNLABELLED, dtype=np.int64)
+    out[known] = numbers.reshape(-1)
+    return out, [str(c) for c in classes]
 
 
 def check_label_budget(n_labels: int, n_classes: int) -> None:

@@ -15,6 +15,7 @@ from vaekit.data.builtin import Dataset, Split, load_digits, load_fashion_mnist,
 from vaekit.data.dsprites import load_dsprites
 from vaekit.data.errors import DataError
 from vaekit.data.images import load_image_folder
+from vaekit.data.labels import UNLABELLED, number_classes
 from vaekit.data.tables import TABLE_SUFFIXES, load_table, read_table
 
 BUILTIN_DATASETS: dict[str, Callable[..., Dataset]] = {
@@ -43,7 +44,9 @@ def read_examples(
         columns: feature columns a table must have (those of a trained model).
 
     Returns:
-        The examples as a :class:`Split`, the class names (or None) and a table's column names (or None).
+        The examples as a :class:`Split`, the class names (or None) and a table's column names (or None). Labels
+        are class numbers 0..K-1 in the sorted order of the label values (subfolder names, a label column's
+        values, an array file's integers), which are the class names; -1 in an array file is a missing label.
     """
     path = Path(path)
     if not path.exists():
@@ -54,7 +57,11 @@ def read_examples(
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
         x, y, levels = load_array_file(path)
-        return Split(x, y, levels, load_factors(path, len(x))), None, None
+        classes = None
+        if y is not None:  # any integers (7, 8, 9 or 3, 103, ...) as classes 0..K-1; -1 stays a missing label
+            numbers, classes = number_classes(y.numpy(), missing=UNLABELLED)
+            y = torch.from_numpy(numbers)
+        return Split(x, y, levels, load_factors(path, len(x))), classes, None
     if suffix in TABLE_SUFFIXES:
         x, y, names, classes = load_table(path, label_column, columns)
         return Split(x, y, None), classes, names

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from vaekit.data.errors import DataError
+from vaekit.data.labels import number_classes
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -43,7 +44,8 @@ def load_table(
 
     Args:
         path: the ``.csv`` or ``.parquet`` file.
-        label_column: a column of class labels (any values; sorted distinct values become 0..K-1).
+        label_column: a column of class labels (any values; sorted distinct values become 0..K-1, numbers
+            sorting as numbers).
         columns: the feature columns expected (e.g. those a saved model was trained on), in order.
 
     Returns:
@@ -63,9 +65,8 @@ def load_table(
         values = frame.pop(label_column)
         if values.isna().any():
             raise DataError(f"{path}: label column {label_column!r} has missing values")
-        class_names = sorted(values.astype(str).unique().tolist())
-        index = {name: i for i, name in enumerate(class_names)}
-        labels = torch.tensor([index[v] for v in values.astype(str)], dtype=torch.int64)
+        numbers, class_names = number_classes(values.to_numpy())
+        labels = torch.from_numpy(numbers)
     if columns is not None:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
