@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from vaekit import figures
 from vaekit.config import RunConfig, TrainConfig, config_from_dict, model_spec, objective_spec, read_yaml
 from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, read_examples
+from vaekit.data.labels import renumber_classes
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
 from vaekit.models.output import SamplingUnavailableError
 from vaekit.registry import ConfigError, build, build_model, check_model_arguments, default_objective
@@ -424,21 +425,25 @@ def load_data_for(loaded: LoadedModel, data: str | None = None, split: str = "te
     """Raw examples to feed a model: ``data`` (a built-in name or a path) or the run's own data.
 
     A path is read whole, in file order, with the image size, channels, label column and table
-    columns the model was trained with; otherwise ``split`` of the dataset is taken.
+    columns the model was trained with; otherwise ``split`` of the dataset is taken. Labels are numbered
+    as the model's classes (see :func:`model_labels`), whatever classes the data holds.
+
+    Raises:
+        DataError: unreadable data, an unknown split, or a class a model that takes or predicts labels does not know.
     """
     source = loaded.preprocessing.source
     if data is not None and Path(data).exists():
         channels, shape = source.get("channels", "auto"), tuple(loaded.model.data_shape)
         if channels == "auto" and Path(data).is_dir() and len(shape) == 3 and shape[0] in (1, 3):
             channels = "rgb" if shape[0] == 3 else "grey"  # as the model was trained, whatever this folder holds
-        examples, _, _ = read_examples(
+        examples, classes, _ = read_examples(
             data,
             source.get("image_size"),
             channels,
             source.get("label_column"),
             loaded.preprocessing.columns,
         )
-        return examples
+        return model_labels(loaded, examples, classes, str(data))
     if data is not None:
         config = RunConfig() if loaded.config is None else copy.deepcopy(loaded.config)
         config.data.name, config.data.path = data, None
@@ -450,7 +455,22 @@ def load_data_for(loaded: LoadedModel, data: str | None = None, split: str = "te
     splits = {"train": dataset.train, "validation": dataset.validation, "test": dataset.test}
     if split not in splits:
         raise DataError(f"unknown split {split!r}; valid: {list(splits)}")
-    return splits[split]
+    return model_labels(loaded, splits[split], dataset.class_names, dataset.name)
+
+
+def model_labels(loaded: LoadedModel, examples: Split, classes: list[str] | None, what: str) -> Split:
+    """``examples`` with labels numbered by the model's class names (stored with its preprocessing) rather than by
+    the data's own class list ``classes``: a folder or table holding only some classes numbers them 0..k-1.
+
+    Raises:
+        DataError: a class that a model which takes or predicts labels (a CVAE, M2) does not know, named.
+    """
+    if examples.y is None or classes is None:
+        return examples
+    conditioner = getattr(loaded.model, "conditioner", None)
+    strict = getattr(conditioner, "n_classes", None) is not None or hasattr(loaded.model, "classify")
+    y = renumber_classes(examples.y, classes, loaded.preprocessing.class_names, strict, what)
+    return dataclasses.replace(examples, y=y)
 
 
 def check_fits(loaded: LoadedModel, examples: Split) -> None:

@@ -43,6 +43,60 @@ def number_classes(values: np.ndarray, missing: int | None = None) -> tuple[np.n
     return out, [str(c) for c in classes]
 
 
+def _integer(name: str) -> int | None:
+    try:
+        return int(name)
+    except ValueError:
+        return None
+
+
+def renumber_classes(
+    y: Tensor, names: list[str], known: list[str] | None, strict: bool, what: str = "the data"
+) -> Tensor:
+    """Labels numbered by one file's class ``names`` renumbered by the class names a model was trained with.
+
+    A name the model knows takes the model's number. An integer name is taken as a class number when the
+    model's classes are not named by integers (e.g. 0..9 for Fashion-MNIST's named classes) or when the model
+    has no class names (it was trained on those numbers). A folder or table read for a model without class
+    names keeps its own numbering. Missing labels (:data:`UNLABELLED`) stay missing.
+
+    Args:
+        y: (N,) class numbers into ``names``, or :data:`UNLABELLED`.
+        names: the file's class names.
+        known: the model's class names, or None.
+        strict: refuse a class the model does not know (a model that takes or predicts labels); otherwise
+            such classes are numbered after the model's, in the file's order.
+        what: the data, for the error message.
+
+    Raises:
+        DataError: with ``strict``, a class the model does not know (named, with the model's classes).
+    """
+    integers = [_integer(n) for n in names]
+    if known is None:
+        if any(i is None for i in integers):
+            return y
+        lookup = dict(enumerate(integers))
+    else:
+        index = {name: i for i, name in enumerate(known)}
+        numbers_named = all(_integer(n) is not None for n in known)
+        lookup, extra = {}, len(known)
+        for i, (name, number) in enumerate(zip(names, integers)):
+            if name in index:
+                lookup[i] = index[name]
+            elif number is not None and not numbers_named and 0 <= number < len(known):
+                lookup[i] = number
+            elif strict:
+                shown = known if len(known) <= 12 else [*known[:12], "..."]
+                raise DataError(f"{what} has class {name!r}, which the model does not know; its classes: {shown}")
+            else:
+                lookup[i], extra = extra, extra + 1
+    table = torch.tensor([lookup[i] for i in range(len(names))], dtype=torch.int64)
+    out = y.clone()
+    present = y >= 0
+    out[present] = table[y[present]]
+    return out
+
+
 def check_label_budget(n_labels: int, n_classes: int) -> None:
     """Refuse a label budget below the number of classes: some class would get no label at all.
 
