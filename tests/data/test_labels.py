@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from vaekit.data import DataError
-from vaekit.data.labels import UNLABELLED, balanced_label_indices, keep_labels, oversample_labelled
+from vaekit.data.labels import (
+    UNLABELLED,
+    balanced_label_indices,
+    keep_labels,
+    oversample_labelled,
+    renumber_classes,
+)
 
 
 def test_a_budget_keeps_that_many_labels_balanced_per_class():
@@ -52,3 +58,16 @@ def test_oversampling_puts_labelled_examples_in_every_batch():
     assert torch.equal(oversample_labelled(y, 0.0), torch.arange(10_000))
     with pytest.raises(DataError, match="share"):
         oversample_labelled(y, 1.0)
+
+
+def test_a_files_classes_are_renumbered_by_the_models_class_names():
+    y = torch.tensor([0, 1, UNLABELLED, 1])  # numbered by the file's own classes
+    assert renumber_classes(y, ["b", "c"], ["a", "b", "c"], strict=True).tolist() == [1, 2, UNLABELLED, 2]
+    with pytest.raises(DataError, match="^f.csv has class 'd', which the model does not know; its classes: "):
+        renumber_classes(y, ["b", "d"], ["a", "b", "c"], strict=True, what="f.csv")
+    # A model that neither takes nor predicts labels numbers new classes after its own.
+    assert renumber_classes(y, ["d", "b"], ["a", "b", "c"], strict=False).tolist() == [3, 1, UNLABELLED, 1]
+    # Integers are class numbers for a model with named classes (Fashion-MNIST's), or with no class names.
+    assert renumber_classes(y, ["3", "7"], [f"c{i}" for i in range(10)], strict=True).tolist()[:2] == [3, 7]
+    assert renumber_classes(y, ["3", "7"], None, strict=True).tolist() == [3, 7, UNLABELLED, 7]
+    assert renumber_classes(y, ["x", "y"], None, strict=True).tolist() == [0, 1, UNLABELLED, 1]  # as it was
