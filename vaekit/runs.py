@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from vaekit import figures
 from vaekit.config import RunConfig, TrainConfig, config_from_dict, model_spec, objective_spec, read_yaml
-from vaekit.data import DataError, Dataset, Preprocessing, Split, load_dataset, read_examples
+from vaekit.data import BUILTIN_DATASETS, DataError, Dataset, Preprocessing, Split, load_dataset, read_examples
 from vaekit.data.labels import renumber_classes
 from vaekit.io import ModelFileError, atomic_write_bytes, load, load_extra, save_model
 from vaekit.models.output import SamplingUnavailableError
@@ -445,6 +445,9 @@ def load_data_for(loaded: LoadedModel, data: str | None = None, split: str = "te
         )
         return model_labels(loaded, examples, classes, str(data))
     if data is not None:
+        looks_like_path = Path(data).suffix or "/" in data or "\\" in data
+        if data not in BUILTIN_DATASETS and looks_like_path:  # not "unknown dataset ... (or set data.path)"
+            raise DataError(f"no such data file or folder: {data}")
         config = RunConfig() if loaded.config is None else copy.deepcopy(loaded.config)
         config.data.name, config.data.path = data, None
     elif loaded.config is not None:

@@ -238,6 +238,17 @@ def test_a_device_the_machine_lacks_is_a_one_line_error(run):
         assert result.output.strip() == "error: device 'cuda' was requested but CUDA is not available on this machine"
 
 
+def test_a_missing_data_file_is_named_as_missing_not_as_an_unknown_dataset(run, tmp_path):
+    """--data that is a path to nothing once read "unknown dataset 'x.npy'; built-in datasets: ... (or set
+    data.path)"; a bare unknown name still lists the built-in datasets."""
+    for command in ("evaluate", "encode", "reconstruct"):
+        for data in (tmp_path / "nothing.npy", tmp_path / "folder"):
+            result = invoke(command, run, "--data", data)
+            assert result.exit_code == 2 and result.output.strip() == f"error: no such data file or folder: {data}"
+    result = invoke("evaluate", run, "--data", "nope")
+    assert result.exit_code == 2 and "unknown dataset 'nope'; built-in datasets" in result.output
+
+
 def test_every_command_group_answers_bad_input_with_exit_2(tmp_path):
     """One error convention: a one-line ``error: ...`` and exit code 2, in every command module."""
     missing = str(tmp_path / "missing")
