@@ -244,3 +244,9 @@ def test_train_prior_command_on_a_run(tmp_path) -> None:
         result = CliRunner().invoke(app, [*args, option, value])
         assert result.exit_code == 2 and result.output.startswith("error: ") and "encoded" not in result.output
     assert (run / "model" / "config.json").read_text() == saved and vaekit.load(run / "model").prior is not None
+    # RUN/model names the same run: the prior's checkpoints, metrics and pictures go into RUN, not among the
+    # saved model's files (they once did: RUN/model/prior/, RUN/model/samples.png, RUN/model/prior_metrics.json).
+    result = CliRunner().invoke(app, ["train-prior", str(run / "model"), *args[2:]])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (run / "model").iterdir()) == ["config.json", "model.safetensors"]
+    assert (run / "samples.png").is_file() and vaekit.load(run / "model").prior is not None

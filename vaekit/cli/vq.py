@@ -71,7 +71,7 @@ def train_prior(
     """Train a prior over the codes of the VQ-VAE in run folder ``run`` and save the model with it.
 
     Args:
-        run: a run folder made by ``vaekit train`` with a ``vqvae`` model.
+        run: a run folder made by ``vaekit train`` with a ``vqvae`` model (or its ``model/`` folder).
         epochs, batch_size, lr, seed: passed to :func:`vaekit.train.fit`.
         width, layers, heads, dropout: size of the Transformer prior.
         conditional: condition the prior on class labels (None: when the data has labels).
@@ -102,6 +102,7 @@ def train_prior(
     model = model.with_prior(None)  # a rerun replaces the prior of an earlier one
     if loaded.run_dir is None:
         raise ValueError(f"{run} is a bare model folder; train-prior needs the run folder (with config.yaml)")
+    run = loaded.run_dir  # RUN/model names the same run: the prior's checkpoints, metrics and pictures go to RUN
     prep = loaded.preprocessing
     splits = {name: load_data_for(loaded, split=name) for name in ("train", "validation", "test")}
     has_labels = splits["train"].y is not None
@@ -178,7 +179,7 @@ def _count(module: torch.nn.Module) -> int:
 @app.command("train-prior")
 @clean_errors
 def train_prior_command(
-    run: Annotated[Path, typer.Argument(help="a run folder whose model is a vqvae")],
+    run: Annotated[Path, typer.Argument(help="a run folder whose model is a vqvae (or its model/ folder)")],
     epochs: Annotated[int, typer.Option(help="passes over the training codes", min=1)] = 30,
     batch_size: Annotated[int, typer.Option(help="code grids per step")] = 128,
     lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
