@@ -18,9 +18,9 @@ from typer.core import TyperGroup
 
 BAD_INPUT_EXIT_CODE = 2
 
-# Recent typer vendors click (typer._click), older typer uses click itself: reach click's classes through
-# typer's public BadParameter, which is a UsageError, which is a ClickException, in both.
-_ClickException: type[Exception] = typer.BadParameter.__base__.__base__
+# Recent typer vendors click (typer._click), older typer uses click itself: reach click's ClickException through
+# typer's public BadParameter, one of its subclasses in both.
+_ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 class _OneLineErrorGroup(TyperGroup):
