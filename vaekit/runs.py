@@ -283,16 +283,41 @@ def check_objective_section(config: RunConfig) -> None:
     build("objective", {"type": default_objective(_run_builder(config)), **config.objective})
 
 
-def evaluate_model(model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0) -> dict[str, Any]:
-    """:func:`vaekit.evaluate.evaluate` (figures a model does not define are None)."""
+def evaluate_model(
+    model: nn.Module, x: Tensor, y: Tensor | None, k: int, seed: int = 0, preprocessing: Preprocessing | None = None
+) -> dict[str, Any]:
+    """:func:`vaekit.evaluate.evaluate` (figures a model does not define are None).
+
+    With ``preprocessing`` that dequantized grey levels for a continuous likelihood, bits/dim are those of the
+    grey levels (:func:`grey_level_bits`), comparable with a discrete likelihood's; the NLL stays the density's.
+    """
     from vaekit.evaluate import evaluate
 
     metrics = evaluate(model, x, y, k=k, seed=seed)
+    offset = grey_level_bits(model, preprocessing)
+    for key in ("bits_per_dim", "negative_elbo_bits_per_dim"):
+        if metrics.get(key) is not None:
+            metrics[key] += offset
     if hasattr(model, "classify") and y is not None:  # a semi-supervised model is also a classifier
         from vaekit.evaluate.probes import classifier_accuracy
 
         metrics["accuracy"] = classifier_accuracy(model, x, y)
     return metrics
+
+
+def grey_level_bits(model: nn.Module, preprocessing: Preprocessing | None) -> float:
+    """log2(levels) for a continuous density fitted to dequantized grey levels, else 0.
+
+    Dequantization spreads grey level v over the cell [v, v + 1) / levels, of volume levels^-D, so the
+    probability of the grey levels is about the density at the cell's centre times that volume: their bits/dim
+    are the density's plus log2(levels). Without it a density's bits/dim are not comparable with a discrete
+    likelihood's (8 bits/dim lower for 8-bit images).
+    """
+    if preprocessing is None or preprocessing.binarize != "dequantize" or not preprocessing.levels:
+        return 0.0
+    if getattr(getattr(model, "likelihood", None), "discrete_levels", None):  # already a discrete probability
+        return 0.0
+    return math.log2(preprocessing.levels)
 
 
 def evaluation_notice(split: str, examples: int, k: int, then: str | None = None) -> str:
@@ -346,7 +371,7 @@ def train_prepared(
     test_x, test_y = prep.eval_inputs(dataset.test.x), _labels_for(model, dataset.test)
     then = "drawing the pictures" if config.evaluate.plots else None
     log(evaluation_notice("test", len(test_x), config.evaluate.k, then))
-    metrics = evaluate_model(model, test_x, test_y, k=config.evaluate.k, seed=config.seed)
+    metrics = evaluate_model(model, test_x, test_y, k=config.evaluate.k, seed=config.seed, preprocessing=prep)
     metrics = {"data": dataset.name, "split": "test", **metrics}
     write_json(out / METRICS_FILE, metrics)
     if config.evaluate.plots:

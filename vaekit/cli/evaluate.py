@@ -134,7 +134,9 @@ def evaluate(
         examples = load_data_for(loaded, data, split)
         check_fits(loaded, examples)
         x = loaded.preprocessing.eval_inputs(examples.x)
-        metrics = evaluate_model(loaded.model, x, labels_of(loaded, examples), k=k, seed=seed)
+        metrics = evaluate_model(
+            loaded.model, x, labels_of(loaded, examples), k=k, seed=seed, preprocessing=loaded.preprocessing
+        )
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
     else:
